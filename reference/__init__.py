@@ -1,0 +1,66 @@
+"""Shape-typed reference implementation of the course's Transformer LM building blocks."""
+
+from reference.attention import causal_mask, scaled_dot_product_attention
+from reference.block import TransformerBlock
+from reference.checks import InputError, checks, checks_enabled, set_checks
+from reference.config import ConfigError, TransformerConfig
+from reference.cross_entropy import cross_entropy
+from reference.embedding import Embedding, embedding
+from reference.linear import Linear, linear
+from reference.multihead_attention import CausalMultiHeadSelfAttention, group_query_heads
+from reference.presets import PRESETS, preset
+from reference.rmsnorm import RMSNorm, rmsnorm
+from reference.rope import (
+    RotaryPositionalEmbedding,
+    apply_rope_half,
+    apply_rope_interleaved,
+    convert_rope_layout,
+    interleaved_to_half_permutation,
+    rope,
+    rope_angles,
+)
+from reference.sinusoidal import sinusoidal_positions
+from reference.softmax import softmax, softmax_with_temperature
+from reference.state_dict import StateDictError, load_weights
+from reference.swiglu import SwiGLU, conventional_d_ff, silu, swiglu
+from reference.transformer_lm import TransformerLM
+
+__all__ = [
+    "PRESETS",
+    "CausalMultiHeadSelfAttention",
+    "ConfigError",
+    "Embedding",
+    "InputError",
+    "Linear",
+    "RMSNorm",
+    "RotaryPositionalEmbedding",
+    "StateDictError",
+    "SwiGLU",
+    "TransformerBlock",
+    "TransformerConfig",
+    "TransformerLM",
+    "apply_rope_half",
+    "apply_rope_interleaved",
+    "causal_mask",
+    "checks",
+    "checks_enabled",
+    "conventional_d_ff",
+    "convert_rope_layout",
+    "cross_entropy",
+    "embedding",
+    "group_query_heads",
+    "interleaved_to_half_permutation",
+    "linear",
+    "load_weights",
+    "preset",
+    "rmsnorm",
+    "rope",
+    "rope_angles",
+    "scaled_dot_product_attention",
+    "set_checks",
+    "silu",
+    "sinusoidal_positions",
+    "softmax",
+    "softmax_with_temperature",
+    "swiglu",
+]

@@ -1,0 +1,100 @@
+"""Run-time argument checking shared by every public function and ``forward``.
+
+Shapes and dtype kinds come from jaxtyping annotations, checked by beartype.
+The rules annotations cannot express (tensors sharing one dtype and device,
+integer ids inside their range) are checked here too, so a bad call fails at
+the boundary with the argument's name instead of deep inside a matmul.
+
+All of it can be switched off for speed: set ``REFERENCE_CHECKS=0`` in the
+environment, or call ``set_checks(False)`` / use ``with checks(False):``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import os
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import torch
+from beartype import beartype
+from jaxtyping import jaxtyped
+
+F = TypeVar("F", bound=Callable)
+
+_enabled = os.environ.get("REFERENCE_CHECKS", "1").strip().lower() not in {"0", "false", "off", "no"}
+
+
+class InputError(ValueError):
+    """An argument breaks a rule that its type annotation cannot express."""
+
+
+def checks_enabled() -> bool:
+    return _enabled
+
+
+def set_checks(enabled: bool) -> None:
+    global _enabled
+    _enabled = bool(enabled)
+
+
+@contextlib.contextmanager
+def checks(enabled: bool) -> Iterator[None]:
+    previous = checks_enabled()
+    set_checks(enabled)
+    try:
+        yield
+    finally:
+        set_checks(previous)
+
+
+def shape_checked(fn: F) -> F:
+    """Check ``fn``'s jaxtyping annotations and that its tensors share dtype and device.
+
+    Every floating-point tensor argument must have one dtype (mixing float16
+    activations with float32 weights is a silent precision bug elsewhere), and
+    every tensor argument must sit on one device.
+    """
+    checked = jaxtyped(typechecker=beartype)(fn)
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not _enabled:
+            return fn(*args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
+        _require_one_dtype_and_device(fn.__qualname__, bound.arguments)
+        return checked(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _require_one_dtype_and_device(where: str, arguments: dict[str, object]) -> None:
+    tensors = {name: value for name, value in arguments.items() if isinstance(value, torch.Tensor)}
+    devices = {name: t.device for name, t in tensors.items()}
+    if len(set(devices.values())) > 1:
+        listing = ", ".join(f"{name} on {device}" for name, device in devices.items())
+        raise InputError(f"{where}: tensor arguments must be on one device, got {listing}")
+    dtypes = {name: t.dtype for name, t in tensors.items() if t.is_floating_point()}
+    if len(set(dtypes.values())) > 1:
+        listing = ", ".join(f"{name} is {str(dtype).removeprefix('torch.')}" for name, dtype in dtypes.items())
+        raise InputError(
+            f"{where}: floating-point arguments must share one dtype, got {listing}; "
+            "cast the weights to the input's dtype (module.to(dtype)) first"
+        )
+
+
+def require_index_range(where: str, name: str, ids: torch.Tensor, upper: int, meaning: str) -> None:
+    """Every element of ``ids`` lies in ``[0, upper)``.
+
+    Reading values forces a device sync and is impossible on the meta device,
+    so this runs only while checks are on and the tensor holds real data.
+    """
+    if not _enabled or ids.device.type == "meta" or ids.numel() == 0:
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= upper:
+        bad = low if low < 0 else high
+        raise InputError(f"{where}: {name} contains {bad}, outside [0, {upper}) ({meaning})")
