@@ -1,0 +1,1 @@
+"""Command-line tools: accounting, demo and (later) grading and snapshot upkeep."""
