@@ -8,43 +8,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import torch
 from torch import Tensor
 
 from reference.attention import scaled_dot_product_attention
-from reference.block import TransformerBlock
+from reference.block import transformer_block
 from reference.config import TransformerConfig
 from reference.cross_entropy import cross_entropy
 from reference.embedding import embedding
 from reference.linear import linear
-from reference.multihead_attention import CausalMultiHeadSelfAttention
+from reference.multihead_attention import multihead_self_attention
 from reference.rmsnorm import rmsnorm
 from reference.rope import RotaryPositionalEmbedding
 from reference.softmax import softmax
-from reference.state_dict import load_weights
 from reference.swiglu import silu, swiglu
-from reference.transformer_lm import TransformerLM
+from reference.transformer_lm import transformer_lm
 
 
 def _like(weight: Tensor, x: Tensor) -> Tensor:
     return weight.to(device=x.device, dtype=x.dtype)
 
 
-def _weights_to(weights: Mapping[str, Tensor], device: torch.device, dtype: torch.dtype) -> dict[str, Tensor]:
-    return {key: value.to(device=device, dtype=dtype) for key, value in weights.items()}
-
-
-def _attention_config(d_model: int, num_heads: int, max_seq_len: int, theta: float | None) -> TransformerConfig:
-    # MHA alone needs no vocabulary, depth or FFN; fill them with the smallest valid sizes.
+def _config(
+    d_model: int, num_heads: int, context_length: int, rope_theta: float | None, **sizes: int
+) -> TransformerConfig:
+    """The course configuration; parts a function does not use (vocabulary, depth, FFN) get the smallest valid size."""
     return TransformerConfig(
-        vocab_size=1,
-        context_length=max_seq_len,
         d_model=d_model,
-        num_layers=1,
         num_heads=num_heads,
-        d_ff=1,
-        rope_theta=10000.0 if theta is None else theta,
-        position_encoding="none" if theta is None else "rope",
+        context_length=context_length,
+        rope_theta=10000.0 if rope_theta is None else rope_theta,
+        position_encoding="none" if rope_theta is None else "rope",
+        **({"vocab_size": 1, "num_layers": 1, "d_ff": 1} | sizes),
     )
 
 
@@ -85,18 +79,8 @@ def run_scaled_dot_product_attention(Q: Tensor, K: Tensor, V: Tensor, mask: Tens
     return scaled_dot_product_attention(Q, K, V, mask)
 
 
-def _multihead(
-    config: TransformerConfig,
-    projections: tuple[Tensor, Tensor, Tensor, Tensor],
-    in_features: Tensor,
-    token_positions: Tensor | None,
-) -> Tensor:
-    attention = CausalMultiHeadSelfAttention(config, device=in_features.device, dtype=in_features.dtype)
-    names = ("q_proj.weight", "k_proj.weight", "v_proj.weight", "output_proj.weight")
-    load_weights(
-        attention, _weights_to(dict(zip(names, projections, strict=True)), in_features.device, in_features.dtype)
-    )
-    return attention(in_features, token_positions)
+def _projections(q: Tensor, k: Tensor, v: Tensor, o: Tensor) -> dict[str, Tensor]:
+    return {"q_proj.weight": q, "k_proj.weight": k, "v_proj.weight": v, "output_proj.weight": o}
 
 
 def run_multihead_self_attention(
@@ -108,9 +92,9 @@ def run_multihead_self_attention(
     o_proj_weight: Tensor,
     in_features: Tensor,
 ) -> Tensor:
-    config = _attention_config(d_model, num_heads, in_features.shape[-2], theta=None)
-    projections = (q_proj_weight, k_proj_weight, v_proj_weight, o_proj_weight)
-    return _multihead(config, projections, in_features, None)
+    config = _config(d_model, num_heads, in_features.shape[-2], rope_theta=None)
+    weights = _projections(q_proj_weight, k_proj_weight, v_proj_weight, o_proj_weight)
+    return multihead_self_attention(in_features, weights, config)
 
 
 def run_multihead_self_attention_with_rope(
@@ -125,10 +109,10 @@ def run_multihead_self_attention_with_rope(
     in_features: Tensor,
     token_positions: Tensor | None = None,
 ) -> Tensor:
-    config = _attention_config(d_model, num_heads, max_seq_len, theta=theta)
-    projections = (q_proj_weight, k_proj_weight, v_proj_weight, o_proj_weight)
+    config = _config(d_model, num_heads, max_seq_len, rope_theta=theta)
+    weights = _projections(q_proj_weight, k_proj_weight, v_proj_weight, o_proj_weight)
     positions = None if token_positions is None else token_positions.to(in_features.device)
-    return _multihead(config, projections, in_features, positions)
+    return multihead_self_attention(in_features, weights, config, positions)
 
 
 def run_transformer_block(
@@ -140,18 +124,8 @@ def run_transformer_block(
     weights: Mapping[str, Tensor],
     in_features: Tensor,
 ) -> Tensor:
-    config = TransformerConfig(
-        vocab_size=1,
-        context_length=max_seq_len,
-        d_model=d_model,
-        num_layers=1,
-        num_heads=num_heads,
-        d_ff=d_ff,
-        rope_theta=theta,
-    )
-    block = TransformerBlock(config, device=in_features.device, dtype=in_features.dtype)
-    load_weights(block, _weights_to(weights, in_features.device, in_features.dtype))
-    return block(in_features)
+    config = _config(d_model, num_heads, max_seq_len, rope_theta=theta, d_ff=d_ff)
+    return transformer_block(in_features, weights, config)
 
 
 def run_transformer_lm(
@@ -165,20 +139,10 @@ def run_transformer_lm(
     weights: Mapping[str, Tensor],
     in_indices: Tensor,
 ) -> Tensor:
-    config = TransformerConfig(
-        vocab_size=vocab_size,
-        context_length=context_length,
-        d_model=d_model,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        d_ff=d_ff,
-        rope_theta=rope_theta,
+    config = _config(
+        d_model, num_heads, context_length, rope_theta, vocab_size=vocab_size, num_layers=num_layers, d_ff=d_ff
     )
-    # The token ids carry no float dtype; the weights decide the logits' dtype.
-    dtype = next(iter(weights.values())).dtype
-    model = TransformerLM(config, device=in_indices.device, dtype=dtype)
-    load_weights(model, _weights_to(weights, in_indices.device, dtype))
-    return model(in_indices)
+    return transformer_lm(in_indices, weights, config)
 
 
 def run_cross_entropy(inputs: Tensor, targets: Tensor) -> Tensor:

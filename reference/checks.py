@@ -19,12 +19,27 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import torch
-from beartype import beartype
-from jaxtyping import jaxtyped
+from beartype import BeartypeConf, beartype
+from jaxtyping import AbstractDtype, jaxtyped
+from torch import nn
 
 F = TypeVar("F", bound=Callable)
 
 _enabled = os.environ.get("REFERENCE_CHECKS", "1").strip().lower() not in {"0", "false", "off", "no"}
+
+
+class Int32Or64(AbstractDtype):
+    """Integer ids and positions: int32 or int64 (SPEC §4).
+
+    Narrower than jaxtyping's ``Integer`` on purpose: torch reads a uint8
+    index tensor as a boolean mask and rejects int16 indices deep inside.
+    """
+
+    dtypes = ["int32", "int64"]  # noqa: RUF012 (jaxtyping's own class attribute)
+
+
+# The numeric tower lets an int stand where a float is annotated (theta=10000).
+_typechecker = beartype(conf=BeartypeConf(is_pep484_tower=True))
 
 
 class InputError(ValueError):
@@ -55,9 +70,11 @@ def shape_checked(fn: F) -> F:
 
     Every floating-point tensor argument must have one dtype (mixing float16
     activations with float32 weights is a silent precision bug elsewhere), and
-    every tensor argument must sit on one device.
+    every tensor argument must sit on one device. For a module's ``forward``
+    the module's own parameters count as an argument, so the mismatch is
+    reported where the caller made it.
     """
-    checked = jaxtyped(typechecker=beartype)(fn)
+    checked = jaxtyped(typechecker=_typechecker)(fn)
     signature = inspect.signature(fn)
 
     @functools.wraps(fn)
@@ -73,6 +90,11 @@ def shape_checked(fn: F) -> F:
 
 def _require_one_dtype_and_device(where: str, arguments: dict[str, object]) -> None:
     tensors = {name: value for name, value in arguments.items() if isinstance(value, torch.Tensor)}
+    module = arguments.get("self")
+    if isinstance(module, nn.Module):
+        parameter = next(module.parameters(), None)
+        if parameter is not None:
+            tensors["the module"] = parameter
     devices = {name: t.device for name, t in tensors.items()}
     if len(set(devices.values())) > 1:
         listing = ", ".join(f"{name} on {device}" for name, device in devices.items())
@@ -83,6 +105,15 @@ def _require_one_dtype_and_device(where: str, arguments: dict[str, object]) -> N
         raise InputError(
             f"{where}: floating-point arguments must share one dtype, got {listing}; "
             "cast the weights to the input's dtype (module.to(dtype)) first"
+        )
+
+
+def require_feature_size(where: str, name: str, tensor: torch.Tensor, expected: int, dim_name: str) -> None:
+    """The last dimension of a module's input matches the size the module was built with."""
+    if _enabled and tensor.shape[-1] != expected:
+        raise InputError(
+            f"{where}: {name} has size {tensor.shape[-1]} in its last dimension, but the module was built "
+            f"with {dim_name}={expected}"
         )
 
 

@@ -23,7 +23,8 @@ class TransformerConfig:
 
     ``num_kv_heads=None`` means one k/v head per query head (plain MHA) and
     ``head_dim=None`` means ``d_model // num_heads``; read the resolved values
-    from ``kv_heads`` and ``d_head``.
+    from ``kv_heads`` and ``d_head``. ``norm_eps`` serves every RMSNorm,
+    the per-head q/k norms included, as ``rms_norm_eps`` does in HF Qwen3.
     """
 
     vocab_size: int

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import torch
-from jaxtyping import Float, Integer
+from jaxtyping import Float
 from torch import Tensor
 
-from reference.checks import require_index_range, shape_checked
+from reference.checks import Int32Or64, require_index_range, shape_checked
 
 
 @shape_checked
-def cross_entropy(logits: Float[Tensor, "*batch vocab"], targets: Integer[Tensor, "*batch"]) -> Float[Tensor, ""]:
+def cross_entropy(logits: Float[Tensor, "*batch vocab"], targets: Int32Or64[Tensor, "*batch"]) -> Float[Tensor, ""]:
     """Mean over all leading positions of ``logsumexp(logits) - logits[target]``.
 
     ``logsumexp`` subtracts the maximum first, so logits scaled by 1000 stay

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import torch
-from jaxtyping import Float, Integer
+from jaxtyping import Float
 from torch import Tensor, nn
 
-from reference.checks import require_index_range, shape_checked
+from reference.checks import Int32Or64, require_index_range, shape_checked
 
 
 @shape_checked
 def embedding(
-    token_ids: Integer[Tensor, "..."], weight: Float[Tensor, "vocab d_model"]
+    token_ids: Int32Or64[Tensor, "..."], weight: Float[Tensor, "vocab d_model"]
 ) -> Float[Tensor, "... d_model"]:
     require_index_range("embedding", "token_ids", token_ids, weight.shape[0], "the vocabulary size")
     return weight[token_ids]
@@ -31,7 +31,7 @@ class Embedding(nn.Module):
         nn.init.trunc_normal_(self.weight, mean=0.0, std=1.0, a=-3.0, b=3.0)
 
     @shape_checked
-    def forward(self, token_ids: Integer[Tensor, "..."]) -> Float[Tensor, "... d_model"]:
+    def forward(self, token_ids: Int32Or64[Tensor, "..."]) -> Float[Tensor, "... d_model"]:
         return embedding(token_ids, self.weight)
 
     def extra_repr(self) -> str:

@@ -8,7 +8,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from reference.checks import shape_checked
+from reference.checks import require_feature_size, shape_checked
 
 
 @shape_checked
@@ -41,6 +41,7 @@ class Linear(nn.Module):
 
     @shape_checked
     def forward(self, x: Float[Tensor, "... d_in"]) -> Float[Tensor, "... d_out"]:
+        require_feature_size("Linear", "x", x, self.d_in, "d_in")
         return linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:

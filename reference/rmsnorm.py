@@ -6,7 +6,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from reference.checks import shape_checked
+from reference.checks import require_feature_size, shape_checked
 
 
 @shape_checked
@@ -35,6 +35,7 @@ class RMSNorm(nn.Module):
 
     @shape_checked
     def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        require_feature_size("RMSNorm", "x", x, self.d_model, "d_model")
         return rmsnorm(x, self.weight, self.eps)
 
     def extra_repr(self) -> str:

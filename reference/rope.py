@@ -15,20 +15,26 @@ written for one layout compute the same function in the other.
 from __future__ import annotations
 
 import torch
-from jaxtyping import Float, Integer
+from jaxtyping import Float
 from torch import Tensor, nn
 
-from reference.checks import require_index_range, shape_checked
+from reference.checks import Int32Or64, require_feature_size, require_index_range, shape_checked
 from reference.config import ROPE_LAYOUTS, RopeLayout
+
+
+def _require_even(where: str, d_k: int) -> None:
+    if d_k % 2:
+        raise ValueError(f"{where}: RoPE rotates pairs of features, so d_k must be even, got {d_k}")
 
 
 @shape_checked
 def rope_angles(
-    token_positions: Integer[Tensor, "*batch seq"], d_k: int, theta: float
+    token_positions: Int32Or64[Tensor, "*batch seq"], d_k: int, theta: float
 ) -> Float[Tensor, "*batch seq half_d"]:
     """Angles ``p · Θ^(-2k/d_k)`` in float64, so long contexts keep their precision in every dtype."""
-    if d_k % 2:
-        raise ValueError(f"rope_angles: d_k must be even, got {d_k}")
+    _require_even("rope_angles", d_k)
+    if not theta > 0:
+        raise ValueError(f"rope_angles: theta must be > 0, got {theta!r}")
     exponents = torch.arange(0, d_k, 2, dtype=torch.float64, device=token_positions.device) / d_k
     inverse_frequencies = float(theta) ** -exponents
     return token_positions.to(torch.float64)[..., None] * inverse_frequencies
@@ -37,10 +43,11 @@ def rope_angles(
 @shape_checked
 def apply_rope_interleaved(
     x: Float[Tensor, "*#batch seq d_k"],
-    cos: Float[Tensor, "*#batch seq half_d"],
-    sin: Float[Tensor, "*#batch seq half_d"],
+    cos: Float[Tensor, "*#batch seq d_k//2"],
+    sin: Float[Tensor, "*#batch seq d_k//2"],
 ) -> Float[Tensor, "*#batch seq d_k"]:
     """Rotate feature pairs ``(2k, 2k+1)``."""
+    _require_even("apply_rope_interleaved", x.shape[-1])
     pairs = x.unflatten(-1, (-1, 2))
     even, odd = pairs[..., 0], pairs[..., 1]
     return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)
@@ -49,10 +56,11 @@ def apply_rope_interleaved(
 @shape_checked
 def apply_rope_half(
     x: Float[Tensor, "*#batch seq d_k"],
-    cos: Float[Tensor, "*#batch seq half_d"],
-    sin: Float[Tensor, "*#batch seq half_d"],
+    cos: Float[Tensor, "*#batch seq d_k//2"],
+    sin: Float[Tensor, "*#batch seq d_k//2"],
 ) -> Float[Tensor, "*#batch seq d_k"]:
     """Rotate feature pairs ``(k, k + d_k/2)``."""
+    _require_even("apply_rope_half", x.shape[-1])
     first, second = x.chunk(2, dim=-1)
     return torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
 
@@ -70,7 +78,7 @@ def _rotate(x: Tensor, angles: Tensor, layout: RopeLayout) -> Tensor:
 @shape_checked
 def rope(
     x: Float[Tensor, "*#batch seq d_k"],
-    token_positions: Integer[Tensor, "*#batch seq"],
+    token_positions: Int32Or64[Tensor, "*#batch seq"],
     theta: float,
     layout: RopeLayout = "interleaved",
 ) -> Float[Tensor, "*#batch seq d_k"]:
@@ -99,8 +107,9 @@ class RotaryPositionalEmbedding(nn.Module):
 
     @shape_checked
     def forward(
-        self, x: Float[Tensor, "*#batch seq d_k"], token_positions: Integer[Tensor, "*#batch seq"]
+        self, x: Float[Tensor, "*#batch seq d_k"], token_positions: Int32Or64[Tensor, "*#batch seq"]
     ) -> Float[Tensor, "*#batch seq d_k"]:
+        require_feature_size("RotaryPositionalEmbedding", "x", x, self.d_k, "d_k")
         require_index_range(
             "RotaryPositionalEmbedding", "token_positions", token_positions, self.max_seq_len, "max_seq_len"
         )
@@ -127,6 +136,10 @@ def convert_rope_layout(tensor: Tensor, head_dim: int, source: RopeLayout, targe
     for name, layout in (("source", source), ("target", target)):
         if layout not in ROPE_LAYOUTS:
             raise ValueError(f"convert_rope_layout: {name} must be one of {ROPE_LAYOUTS}, got {layout!r}")
+    if isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim <= 0 or head_dim % 2:
+        raise ValueError(f"convert_rope_layout: head_dim must be a positive even integer, got {head_dim!r}")
+    if tensor.dim() == 0:
+        raise ValueError("convert_rope_layout: tensor must have at least one dimension (rows of heads), got a scalar")
     if tensor.shape[0] % head_dim:
         raise ValueError(
             f"convert_rope_layout: first dimension {tensor.shape[0]} is not a multiple of head_dim {head_dim}"

@@ -28,4 +28,6 @@ def softmax_with_temperature(logits: Float[Tensor, "..."], temperature: float, d
     """``p_T ∝ p^(1/T)``: T = 1 is plain softmax, T → 0 approaches argmax, T → ∞ uniform."""
     if not temperature > 0:
         raise ValueError(f"softmax_with_temperature: temperature must be > 0, got {temperature!r}")
-    return softmax(logits / temperature, dim=dim)
+    # Divide in float32 or wider: float16 logits / 1e-3 would overflow to inf, and inf - inf is NaN.
+    wide = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    return softmax(wide / temperature, dim=dim).to(logits.dtype)

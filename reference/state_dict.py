@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
+
+M = TypeVar("M", bound=nn.Module)
 
 
 class StateDictError(KeyError):
@@ -16,12 +19,14 @@ class StateDictError(KeyError):
         return str(self.args[0])
 
 
-def load_weights(module: nn.Module, weights: Mapping[str, Tensor]) -> nn.Module:
+def load_weights(module: M, weights: Mapping[str, Tensor]) -> M:
     """Copy ``weights`` into ``module``, casting to its dtype and device; every key must match exactly.
 
     Tied parameters appear under each of their names in ``module.state_dict()``
     and may be given under any one of them or all (equal values required).
     """
+    if not isinstance(weights, Mapping):
+        raise TypeError(f"load_weights: weights must be a mapping of key to tensor, got {type(weights).__name__}")
     expected = module.state_dict()
     aliases = _tied_aliases(module)
     problems: list[str] = []
@@ -36,6 +41,16 @@ def load_weights(module: nn.Module, weights: Mapping[str, Tensor]) -> nn.Module:
             problems.append(f"key {key!r} holds a {type(value).__name__}, not a tensor")
         elif value.shape != expected[key].shape:
             problems.append(f"key {key!r} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
+    if not problems:
+        for key, names in aliases.items():
+            for alias in names:
+                if (
+                    key < alias
+                    and key in weights
+                    and alias in weights
+                    and not torch.equal(weights[key], weights[alias])
+                ):
+                    problems.append(f"keys {key!r} and {alias!r} name one tied parameter but hold different values")
     if problems:
         raise StateDictError(f"state dict does not fit {type(module).__name__}: " + "; ".join(problems))
     complete = dict(weights)
@@ -45,6 +60,17 @@ def load_weights(module: nn.Module, weights: Mapping[str, Tensor]) -> nn.Module:
     with torch.no_grad():
         module.load_state_dict(complete, strict=True)
     return module
+
+
+def from_weights(
+    module_type: Callable[..., M],
+    config: object,
+    weights: Mapping[str, Tensor],
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> M:
+    """``module_type(config)`` built on ``device`` in ``dtype`` and holding ``weights``: a module as a function."""
+    return load_weights(module_type(config, device=device, dtype=dtype), weights)
 
 
 def _tied_aliases(module: nn.Module) -> dict[str, tuple[str, ...]]:

@@ -6,7 +6,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from reference.checks import shape_checked
+from reference.checks import require_feature_size, shape_checked
 from reference.linear import Linear, linear
 
 
@@ -45,4 +45,5 @@ class SwiGLU(nn.Module):
 
     @shape_checked
     def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        require_feature_size("SwiGLU", "x", x, self.w1.d_in, "d_model")
         return swiglu(x, self.w1.weight, self.w2.weight, self.w3.weight)

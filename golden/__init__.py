@@ -1,0 +1,1 @@
+"""Golden snapshots of reference outputs on fixed inputs."""

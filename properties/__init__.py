@@ -1,0 +1,1 @@
+"""Hypothesis properties that every correct implementation satisfies (run with ``pytest properties``)."""

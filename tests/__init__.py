@@ -1,0 +1,1 @@
+"""Unit tests of the reference implementation and the tools."""
