@@ -42,6 +42,7 @@ from reference import (
     embedding,
     group_query_heads,
     linear,
+    multihead_self_attention,
     rmsnorm,
     rope,
     rope_angles,
@@ -52,6 +53,8 @@ from reference import (
     softmax,
     softmax_with_temperature,
     swiglu,
+    transformer_block,
+    transformer_lm,
 )
 from tests.builders import TINY, VARIANTS, Builder, strided
 
@@ -120,6 +123,13 @@ FLOAT_COMPONENTS: dict[str, Run] = {
     "CausalMultiHeadSelfAttention": lambda b: b.module(MHA, TINY)(b.floats(2, 5, 16)),
     "CausalMultiHeadSelfAttention-gqa": lambda b: b.module(MHA, VARIANTS["gqa"])(b.floats(2, 5, 16), b.positions(5)),
     "TransformerBlock": lambda b: b.module(TransformerBlock, TINY)(b.floats(2, 5, 16)),
+    "multihead_self_attention": lambda b: multihead_self_attention(
+        b.floats(2, 5, 16), b.module(MHA, TINY).state_dict(), TINY
+    ),
+    "transformer_block": lambda b: transformer_block(
+        b.floats(2, 5, 16), b.module(TransformerBlock, TINY).state_dict(), TINY
+    ),
+    "transformer_lm": lambda b: transformer_lm(b.ids(2, 5), b.module(TransformerLM, TINY).state_dict(), TINY),
     **{f"TransformerLM-{name}": _lm_run(config) for name, config in VARIANTS.items()},
     "cross_entropy": lambda b: cross_entropy(b.floats(2, 3, 7), b.ids(2, 3, high=7)),
     "convert_rope_layout": lambda b: convert_rope_layout(b.floats(16, 8), 4, "interleaved", "half"),

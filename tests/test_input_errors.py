@@ -48,6 +48,7 @@ from reference import (
     embedding,
     linear,
     load_weights,
+    multihead_self_attention,
     rmsnorm,
     rope,
     rope_angles,
@@ -57,6 +58,8 @@ from reference import (
     softmax,
     softmax_with_temperature,
     swiglu,
+    transformer_block,
+    transformer_lm,
 )
 from reference.adapters import run_rope
 from tests.builders import TINY, Builder
@@ -1126,6 +1129,33 @@ ERROR_INPUTS: list[ErrorInput] = [
         lambda: call(convert_rope_layout, f(6, 3), 3, "interleaved", "half"),
         ValueError,
         r"^convert_rope_layout: head_dim must be a positive even integer, got 3$",
+    ),
+    # function forms of the stateful components: weights arrive as a state dict
+    E(
+        "multihead_self_attention",
+        "missing_key",
+        lambda: call(
+            multihead_self_attention,
+            f(2, 4, 16),
+            _without(dict(F32.module(CausalMultiHeadSelfAttention, TINY).state_dict()), "v_proj.weight"),
+            TINY,
+        ),
+        StateDictError,
+        r"does not fit CausalMultiHeadSelfAttention: missing key 'v_proj\.weight' \(expected shape \(16, 16\)\)",
+    ),
+    E(
+        "transformer_block",
+        "x_d_model_8_vs_16",
+        lambda: call(transformer_block, f(2, 4, 8), dict(F32.module(TransformerBlock, TINY).state_dict()), TINY),
+        InputError,
+        r"^TransformerBlock: x has size 8 in its last dimension, but the module was built with d_model=16$",
+    ),
+    E(
+        "transformer_lm",
+        "float_token_ids",
+        lambda: call(transformer_lm, f(2, 4), _state_dict(), TINY),
+        TypeCheckError,
+        typecheck("transformer_lm.transformer_lm", "token_ids", actual="f32[2,4]"),
     ),
 ]
 
