@@ -22,6 +22,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 
 @pytest.fixture(scope="session")
+def reference_only(adapters: ModuleType) -> None:
+    """Skip under ``--impl``: laws of reference-only variants (GQA, RoPE layouts) the adapter protocol cannot reach."""
+    if adapters.__name__ != "reference.adapters":
+        pytest.skip("checks a reference-only variant; the SPEC §4 adapter protocol has no entry point for it")
+
+
+@pytest.fixture(scope="session")
 def implementation(adapters: ModuleType) -> Callable[[str], Callable]:
     """``implementation("run_softmax")`` returns that adapter; a missing one skips as not implemented."""
 
