@@ -200,14 +200,14 @@ ERROR_INPUTS: list[ErrorInput] = [
         "float64_x_float32_weight",
         lambda: call(linear, F64.floats(2, 3), f(4, 3)),
         InputError,
-        r"^linear: floating-point arguments must share one dtype, got x is float64, weight is float32",
+        r"^linear: floating-point tensors must share one dtype, got x is float64, weight is float32",
     ),
     E(
         "linear",
         "x_on_meta_weight_on_cpu",
         lambda: call(linear, META.floats(2, 3), f(4, 3)),
         InputError,
-        r"^linear: tensor arguments must be on one device, got x on meta, weight on cpu",
+        r"^linear: tensors must be on one device, got x on meta, weight on cpu",
     ),
     E(
         "Linear",
@@ -228,15 +228,15 @@ ERROR_INPUTS: list[ErrorInput] = [
         "float16_x_float32_module",
         lambda: call(F32.module(Linear, 3, 4), F16.floats(2, 3)),
         InputError,
-        r"^Linear\.forward: floating-point arguments must share one dtype, got x is float16, "
-        r"the module is float32",
+        r"^Linear\.forward: floating-point tensors must share one dtype, got x is float16, "
+        r"the module's \S+ is float32",
     ),
     E(
         "Linear",
         "x_on_meta_module_on_cpu",
         lambda: call(F32.module(Linear, 3, 4), META.floats(2, 3)),
         InputError,
-        r"^Linear\.forward: tensor arguments must be on one device, got x on meta, the module on cpu$",
+        r"^Linear\.forward: tensors must be on one device, got x on meta, the module's \S+ on cpu$",
     ),
     # embedding / Embedding
     E(
@@ -293,8 +293,8 @@ ERROR_INPUTS: list[ErrorInput] = [
         "token_ids_on_meta_module_on_cpu",
         lambda: call(F32.module(Embedding, 7, 4), ids(3, high=7).to("meta")),
         InputError,
-        r"^Embedding\.forward: tensor arguments must be on one device, "
-        r"got token_ids on meta, the module on cpu$",
+        r"^Embedding\.forward: tensors must be on one device, "
+        r"got token_ids on meta, the module's \S+ on cpu$",
     ),
     # rmsnorm / RMSNorm
     E(
@@ -345,14 +345,14 @@ ERROR_INPUTS: list[ErrorInput] = [
         "bfloat16_x_float32_module",
         lambda: call(F32.module(RMSNorm, 4), Builder(torch.bfloat16).floats(2, 4)),
         InputError,
-        r"^RMSNorm\.forward: .*one dtype, got x is bfloat16, the module is float32",
+        r"^RMSNorm\.forward: .*one dtype, got x is bfloat16, the module's \S+ is float32",
     ),
     E(
         "RMSNorm",
         "x_on_meta_module_on_cpu",
         lambda: call(F32.module(RMSNorm, 4), META.floats(2, 4)),
         InputError,
-        r"^RMSNorm\.forward: .*one device, got x on meta, the module on cpu$",
+        r"^RMSNorm\.forward: .*one device, got x on meta, the module's \S+ on cpu$",
     ),
     # silu / swiglu / SwiGLU
     E(
@@ -423,14 +423,14 @@ ERROR_INPUTS: list[ErrorInput] = [
         "float64_x_float32_module",
         lambda: call(F32.module(SwiGLU, 4, 8), F64.floats(2, 4)),
         InputError,
-        r"^SwiGLU\.forward: .*one dtype, got x is float64, the module is float32",
+        r"^SwiGLU\.forward: .*one dtype, got x is float64, the module's \S+ is float32",
     ),
     E(
         "SwiGLU",
         "x_on_meta_module_on_cpu",
         lambda: call(F32.module(SwiGLU, 4, 8), META.floats(2, 4)),
         InputError,
-        r"^SwiGLU\.forward: .*one device, got x on meta, the module on cpu$",
+        r"^SwiGLU\.forward: .*one device, got x on meta, the module's \S+ on cpu$",
     ),
     # rope_angles / rope / apply_rope_* / RotaryPositionalEmbedding
     E(
@@ -505,7 +505,7 @@ ERROR_INPUTS: list[ErrorInput] = [
         "x_on_cpu_positions_on_meta",
         lambda: call(rope, f(3, 4), pos(3).to("meta"), 10000.0),
         InputError,
-        r"^rope: tensor arguments must be on one device, got x on cpu, token_positions on meta",
+        r"^rope: tensors must be on one device, got x on cpu, token_positions on meta",
     ),
     E(
         "apply_rope_interleaved",
@@ -629,7 +629,8 @@ ERROR_INPUTS: list[ErrorInput] = [
         "inputs_on_meta_module_on_cpu",
         lambda: call(RotaryPositionalEmbedding(10000.0, 4, 8), META.floats(3, 4), pos(3).to("meta")),
         InputError,
-        r"^apply_rope_interleaved: .*x on meta, cos on cpu",
+        r"^RotaryPositionalEmbedding\.forward: tensors must be on one device, got x on meta, token_positions on meta, "
+        r"the module's buffers on cpu$",
     ),
     E(
         "RotaryPositionalEmbedding",
@@ -796,21 +797,21 @@ ERROR_INPUTS: list[ErrorInput] = [
         "float64_x_float32_module",
         lambda: call(F32.module(MHA, TINY), F64.floats(2, 4, 16)),
         InputError,
-        r"^CausalMultiHeadSelfAttention\.forward: .*one dtype, got x is float64, the module is float32",
+        r"^CausalMultiHeadSelfAttention\.forward: .*one dtype, got x is float64, the module's \S+ is float32",
     ),
     E(
         "CausalMultiHeadSelfAttention",
         "float16_x_float32_module",
         lambda: call(F32.module(MHA, TINY), F16.floats(2, 4, 16)),
         InputError,
-        r"^CausalMultiHeadSelfAttention\.forward: .*one dtype, got x is float16, the module is float32",
+        r"^CausalMultiHeadSelfAttention\.forward: .*one dtype, got x is float16, the module's \S+ is float32",
     ),
     E(
         "CausalMultiHeadSelfAttention",
         "x_on_meta_module_on_cpu",
         lambda: call(F32.module(MHA, TINY), META.floats(2, 4, 16)),
         InputError,
-        r"^CausalMultiHeadSelfAttention\.forward: .*one device, got x on meta, the module on cpu$",
+        r"^CausalMultiHeadSelfAttention\.forward: .*one device, got x on meta, the module's \S+ on cpu$",
     ),
     E(
         "CausalMultiHeadSelfAttention",
@@ -853,14 +854,14 @@ ERROR_INPUTS: list[ErrorInput] = [
         "float16_x_float32_module",
         lambda: call(F32.module(TransformerBlock, TINY), F16.floats(2, 4, 16)),
         InputError,
-        r"^TransformerBlock\.forward: .*one dtype, got x is float16, the module is float32",
+        r"^TransformerBlock\.forward: .*one dtype, got x is float16, the module's \S+ is float32",
     ),
     E(
         "TransformerBlock",
         "x_on_meta_module_on_cpu",
         lambda: call(F32.module(TransformerBlock, TINY), META.floats(2, 4, 16)),
         InputError,
-        r"^TransformerBlock\.forward: .*one device, got x on meta, the module on cpu$",
+        r"^TransformerBlock\.forward: .*one device, got x on meta, the module's \S+ on cpu$",
     ),
     # TransformerLM
     E(
@@ -931,14 +932,15 @@ ERROR_INPUTS: list[ErrorInput] = [
         "lm_head_float64_rest_float32",
         lambda: call(_partly_float64_lm(), ids(1, 3)),
         InputError,
-        r"^Linear\.forward: .*one dtype, got x is float32, the module is float64",
+        r"^TransformerLM\.forward: floating-point tensors must share one dtype, got "
+        r"the module.s token_embeddings\.weight is float32, the module.s lm_head\.weight is float64",
     ),
     E(
         "TransformerLM",
         "token_ids_on_meta_module_on_cpu",
         lambda: call(_lm(), ids(1, 3).to("meta")),
         InputError,
-        r"^TransformerLM\.forward: .*one device, got token_ids on meta, the module on cpu$",
+        r"^TransformerLM\.forward: .*one device, got token_ids on meta, the module's \S+ on cpu$",
     ),
     E(
         "TransformerLM",
