@@ -12,10 +12,11 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "tests-cpu"]
+nox.options.sessions = ["lint", "tests-cpu", "parity"]
 nox.options.default_venv_backend = "venv"
 
-# A plain torch requirement would pull a multi-GB CUDA wheel; the pin takes the CPU build.
+# A plain torch requirement would pull a multi-GB CUDA wheel; the pin takes the CPU build. Without
+# the hf extra, tests-cpu also proves the core suite needs no transformers (parity tests skip).
 CPU_INSTALL = ("-c", "constraints.txt", "-e", ".[test]")
 
 
@@ -36,8 +37,15 @@ def tests_cuda(session: nox.Session) -> None:
     )
     if not has_cuda or has_cuda.strip() != "True":
         session.skip("nvidia-smi exists but the system's torch cannot see a CUDA device")
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,hf]")
     session.run("pytest", "--device", "cuda", *session.posargs)
+
+
+@nox.session(python="3.11")
+def parity(session: nox.Session) -> None:
+    """The reference against Hugging Face transformers' Llama, Qwen2 and Qwen3 (tiny random models)."""
+    session.install("-c", "constraints.txt", "-e", ".[test,hf]")
+    session.run("pytest", "tests/test_hf_parity.py", *session.posargs)
 
 
 @nox.session(python="3.11")
