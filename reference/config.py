@@ -90,6 +90,10 @@ class TransformerConfig:
     def d_head(self) -> int:
         return self.d_model // self.num_heads if self.head_dim is None else self.head_dim
 
+    def resolved(self) -> TransformerConfig:
+        """The same configuration with ``num_kv_heads`` and ``head_dim`` spelled out: equal iff same model."""
+        return self.replace(num_kv_heads=self.kv_heads, head_dim=self.d_head)
+
     def replace(self, **changes: object) -> TransformerConfig:
         return dataclasses.replace(self, **changes)
 

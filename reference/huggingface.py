@@ -129,9 +129,8 @@ def config_from_hf(hf: Mapping[str, Any] | Any, rope_layout: RopeLayout = "inter
         d_model=d_model,
         num_layers=values["num_hidden_layers"],
         num_heads=num_heads,
-        # Left unset where they equal the derived values, as a hand-written config would.
-        num_kv_heads=None if kv_heads == num_heads else kv_heads,
-        head_dim=None if head_dim * num_heads == d_model else head_dim,
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
         d_ff=values["intermediate_size"],
         rope_theta=theta,
         norm_eps=values["rms_norm_eps"],

@@ -15,7 +15,7 @@ import json
 import pytest
 import torch
 
-from reference import TransformerConfig, TransformerLM, load_weights
+from reference import TransformerConfig, TransformerLM, account, load_weights, preset
 from reference.huggingface import (
     ConversionError,
     config_from_hf,
@@ -140,7 +140,7 @@ def test_float64_gap_is_float32_rounding_inside_hf() -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_config_round_trip(family: str) -> None:
     config = FAMILIES[family]
-    assert config_from_hf(hf_config(config), rope_layout=config.rope_layout) == config
+    assert config_from_hf(hf_config(config), rope_layout=config.rope_layout).resolved() == config.resolved()
 
 
 def test_unsupported_configurations_are_refused_by_name() -> None:
@@ -167,3 +167,16 @@ def test_load_hf_checkpoint_directory(tmp_path) -> None:
     token_ids = _token_ids(2, 5, config.vocab_size)
     with torch.no_grad():
         torch.testing.assert_close(reference(token_ids), _hf_logits(hf_model, token_ids), rtol=1.3e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["llama-3.2-1b", "qwen2-style", "qwen3-0.6b"])
+def test_spec_presets_map_to_hf_configs(name: str) -> None:
+    """Each LLaMA/Qwen preset becomes its HF family's config and back, with the same parameter count."""
+    config = preset(name)
+    hf = hf_config(config)
+    assert hf.model_type == family_of(config) == {"llama-3.2-1b": "llama", "qwen2-style": "qwen2"}.get(name, "qwen3")
+    assert config_from_hf(hf, rope_layout=config.rope_layout).resolved() == config.resolved()
+    model_type = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}
+    with torch.device("meta"):
+        hf_model = getattr(transformers, model_type[hf.model_type])(hf)
+    assert sum(p.numel() for p in hf_model.parameters()) == account(config, seq_len=1).parameters.total
