@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
@@ -25,6 +26,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("REFERENCE_TEST_DTYPES", ",".join(DTYPE_NAMES)),
         help="comma-separated float dtypes to run, e.g. float32,bfloat16 (env: REFERENCE_TEST_DTYPES); "
         "tests parametrized over another dtype are deselected",
+    )
+    parser.addoption(
+        "--sandbox",
+        action="store_true",
+        help="run the --impl submission in a contained child process (tools.sandbox) instead of importing it",
     )
     parser.addoption(
         "--impl",
@@ -58,5 +64,40 @@ def device(request: pytest.FixtureRequest) -> torch.device:
 
 @pytest.fixture(scope="session")
 def adapters(request: pytest.FixtureRequest) -> ModuleType:
-    """The adapters module under test (SPEC §4): the reference's unless --impl names another."""
-    return load_adapters(request.config.getoption("--impl"))
+    """The adapters module under test (SPEC §4): the reference's unless --impl names another.
+
+    With ``--sandbox`` the submission runs in a contained child process and
+    this is a proxy to it (how the grader runs untrusted code).
+    """
+    return load_adapters(
+        request.config.getoption("--impl"),
+        sandboxed=request.config.getoption("--sandbox"),
+        device=request.config.getoption("--device"),
+    )
+
+
+@pytest.fixture(scope="session")
+def reference_only(adapters: ModuleType) -> None:
+    """Skip under ``--impl``: laws of reference-only variants (GQA, RoPE layouts) the adapter protocol cannot reach."""
+    if adapters.__name__ != "reference.adapters":
+        pytest.skip("checks a reference-only variant; the SPEC §4 adapter protocol has no entry point for it")
+
+
+@pytest.fixture(scope="session")
+def implementation(adapters: ModuleType) -> Callable[[str], Callable]:
+    """``implementation("run_softmax")`` returns that adapter; a missing one skips as not implemented."""
+
+    def lookup(name: str) -> Callable:
+        function = getattr(adapters, name, None)
+        if function is None:
+            pytest.skip(f"not implemented: the adapters module has no {name}")
+
+        def call(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except NotImplementedError:
+                pytest.skip(f"not implemented: {name} raises NotImplementedError")
+
+        return call
+
+    return lookup

@@ -21,25 +21,33 @@ class ImplementationError(RuntimeError):
     """The implementation under test cannot be found or imported; the message says why."""
 
 
-def adapters_path(spec: str | Path) -> Path:
-    """The adapters file that ``spec`` (a file, or a repository root) designates."""
+def locate_adapters(spec: str | Path) -> tuple[Path, Path]:
+    """``(adapters file, import root)`` for a file or a course repository root (``tests/adapters.py``)."""
     path = Path(spec).expanduser().resolve()
     if path.is_dir():
         candidate = path / "tests" / "adapters.py"
         if not candidate.is_file():
             raise ImplementationError(f"{path} is a directory without tests/adapters.py (the course layout)")
-        return candidate
+        return candidate, path
     if not path.is_file():
         raise ImplementationError(f"no adapters file or repository at {path}")
-    return path
+    return path, path.parent.parent if path.parent.name == "tests" else path.parent
 
 
-def load_adapters(spec: str | Path | None) -> ModuleType:
-    """``None`` or ``"reference"`` gives the reference adapters; anything else is a path."""
+def load_adapters(spec: str | Path | None, *, sandboxed: bool = False, device: str = "cpu") -> ModuleType:
+    """``None`` or ``"reference"`` gives the reference adapters; anything else is a path.
+
+    ``sandboxed`` runs the submission in a contained child process
+    (``tools.sandbox``) and returns a proxy module; otherwise it is imported
+    here, which is only for code you trust.
+    """
     if spec is None or str(spec) == REFERENCE:
         return importlib.import_module("reference.adapters")
-    path = adapters_path(spec)
-    root = path.parent.parent if path.parent.name == "tests" else path.parent
+    if sandboxed:
+        from tools.sandbox import Sandbox, SandboxedAdapters
+
+        return SandboxedAdapters(Sandbox(spec, device=device))
+    path, root = locate_adapters(spec)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     module_spec = importlib.util.spec_from_file_location("submission_adapters", path)

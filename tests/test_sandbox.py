@@ -1,0 +1,199 @@
+"""A hostile submission is contained: every misbehaviour costs it the call, never the grader.
+
+The submissions are small adapters modules written to a temporary directory
+and run through ``tools.sandbox.Sandbox`` exactly as the grader runs them.
+Most cases share one module (a ``run_<case>`` each) so the suite starts few
+worker processes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from tools.sandbox import (
+    GRADER_ROOT,
+    Limits,
+    Sandbox,
+    SandboxedAdapters,
+    SubmissionCrashed,
+    SubmissionRaised,
+    SubmissionTimeout,
+    SubmissionUnloadable,
+)
+
+GOLDEN_FILE = next((GRADER_ROOT / "golden" / "__snapshots__").rglob("*.tensor"))
+FAST = Limits(call_seconds=4.0, startup_seconds=60.0)
+
+HOSTILE = {
+    "hangs": ("while True: pass", SubmissionTimeout, r"no answer within 4 s; the worker was killed"),
+    "exits_the_process": ("os._exit(3)", SubmissionCrashed, r"worker died \(exit status 3\)"),
+    "raises_system_exit": ("sys.exit(0)", SubmissionRaised, r"raised SystemExit"),
+    "eats_memory": ("hog = bytearray(16 << 30)", SubmissionRaised, r"raised MemoryError"),
+    "reads_the_golden_files": (
+        f"return open({str(GOLDEN_FILE)!r}).read()",
+        SubmissionRaised,
+        r"PermissionError: the grader's sandbox does not allow reading .*golden",
+    ),
+    "imports_the_reference": (
+        "from reference.adapters import run_silu",
+        SubmissionRaised,
+        r"ImportError: 'reference' belongs to the grader",
+    ),
+    "writes_into_the_grader": (
+        f"open({str(GRADER_ROOT / 'pwned.txt')!r}, 'w').write('x')",
+        SubmissionRaised,
+        r"does not allow writing .*pwned\.txt",
+    ),
+    "starts_a_process": ("subprocess.run(['true'])", SubmissionRaised, r"does not allow subprocess\.Popen"),
+    "kills_the_grader": ("os.kill(os.getppid(), signal.SIGKILL)", SubmissionRaised, r"does not allow os\.kill"),
+    "returns_a_non_tensor_object": ("return object()", SubmissionRaised, r"WireError: a object cannot be sent"),
+}
+
+MODULE = """
+import os, signal, subprocess, sys
+import torch
+
+# Monkeypatching at import time: must stay inside the worker.
+torch.allclose = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+print("x" * 100_000)
+print("noise", file=sys.stderr)
+
+
+class Liar(torch.Tensor):
+    def __eq__(self, other):
+        return True
+
+
+def run_softmax(in_features, dim):
+    shifted = in_features - in_features.amax(dim, keepdim=True)
+    return shifted.exp() / shifted.exp().sum(dim, keepdim=True)
+
+
+def run_liar(x):
+    return torch.zeros_like(x).as_subclass(Liar)
+
+
+def run_not_implemented(x):
+    raise NotImplementedError
+
+
+def run_is_contiguous(x):
+    return torch.tensor(float(x.is_contiguous()))
+
+
+def run_writes_its_own_notes(x):
+    open("notes.txt", "w").write("mine")
+    return x
+"""
+
+
+@pytest.fixture(scope="module")
+def submission(tmp_path_factory) -> Path:
+    functions = "".join(f"\n\ndef run_{name}(x):\n    {body}\n" for name, (body, _, _) in HOSTILE.items())
+    path = tmp_path_factory.mktemp("hostile") / "adapters.py"
+    path.write_text(MODULE + functions + "\nHELPER = 1\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def hostile(submission: Path) -> Sandbox:
+    with Sandbox(submission, limits=FAST) as box:
+        yield box
+
+
+def _softmax_still_works(box: Sandbox) -> None:
+    x = torch.randn(2, 5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(box.call("run_softmax", x, -1), torch.softmax(x, -1))
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "message"), [(k, e, m) for k, (_, e, m) in HOSTILE.items()], ids=list(HOSTILE)
+)
+def test_misbehaviour_fails_the_call_and_the_next_call_still_works(hostile: Sandbox, case: str, error, message) -> None:
+    with pytest.raises(error, match=message):
+        hostile.call(f"run_{case}", torch.ones(3))
+    _softmax_still_works(hostile)
+    assert not (GRADER_ROOT / "pwned.txt").exists()
+
+
+def test_monkeypatching_torch_stays_in_the_worker(hostile: Sandbox) -> None:
+    _softmax_still_works(hostile)
+    assert not torch.allclose(torch.zeros(2), torch.ones(2))
+    with pytest.raises(AssertionError):
+        torch.testing.assert_close(torch.zeros(2), torch.ones(2))
+
+
+def test_a_lying_tensor_subclass_arrives_as_its_plain_values(hostile: Sandbox) -> None:
+    result = hostile.call("run_liar", torch.ones(3))
+    assert type(result) is torch.Tensor
+    assert torch.equal(result, torch.zeros(3))
+
+
+def test_output_is_captured_bounded_and_off_the_channel(hostile: Sandbox) -> None:
+    _softmax_still_works(hostile)
+    tail = hostile.log_tail()
+    assert "noise\n" in tail and len(tail) <= FAST.log_tail_bytes
+
+
+def test_not_implemented_is_reported_as_such(hostile: Sandbox) -> None:
+    with pytest.raises(NotImplementedError, match="run_not_implemented raises NotImplementedError"):
+        hostile.call("run_not_implemented", torch.ones(3))
+    with pytest.raises(NotImplementedError, match="has no run_linear"):
+        hostile.call("run_linear", 1, 1, torch.ones(1, 1), torch.ones(1))
+
+
+def test_non_contiguous_inputs_arrive_non_contiguous(hostile: Sandbox) -> None:
+    assert hostile.call("run_is_contiguous", torch.ones(4, 6).T).item() == 0.0
+    assert hostile.call("run_is_contiguous", torch.ones(4, 6)).item() == 1.0
+
+
+def test_the_submission_works_on_a_scratch_copy(hostile: Sandbox, submission: Path) -> None:
+    hostile.call("run_writes_its_own_notes", torch.ones(1))
+    assert sorted(p.name for p in submission.parent.iterdir()) == ["adapters.py"]
+
+
+def test_sandboxed_adapters_proxy_exposes_only_the_run_functions(hostile: Sandbox) -> None:
+    module = SandboxedAdapters(hostile)
+    assert hasattr(module, "run_softmax") and not hasattr(module, "HELPER") and not hasattr(module, "run_silu")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def run_silu(:\n", r"SyntaxError"),
+        ("import not_a_real_dependency\n", r"ModuleNotFoundError: No module named 'not_a_real_dependency'"),
+        ("raise SystemExit(1)\n", r"SystemExit"),
+    ],
+    ids=["syntax_error", "missing_dependency", "exits_at_import"],
+)
+def test_an_unloadable_submission_names_the_reason(tmp_path: Path, source: str, message: str) -> None:
+    (tmp_path / "adapters.py").write_text(source)
+    with Sandbox(tmp_path / "adapters.py", limits=FAST) as box, pytest.raises(SubmissionUnloadable, match=message):
+        box.start()
+
+
+def test_course_repository_layout_with_an_uninstalled_versioned_package(tmp_path: Path) -> None:
+    """SPEC §4: ``tests/adapters.py`` imported with the root on the path; ``__init__`` asking its own version."""
+    package = tmp_path / "cs336_basics"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        'import importlib.metadata\n__version__ = importlib.metadata.version("cs336_basics")\n'
+    )
+    (package / "nn.py").write_text("import torch\n\n\ndef silu(x):\n    return x * torch.sigmoid(x)\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "adapters.py").write_text(
+        textwrap.dedent("""
+        from cs336_basics.nn import silu
+
+
+        def run_silu(in_features):
+            return silu(in_features)
+        """)
+    )
+    with Sandbox(tmp_path, limits=FAST) as box:
+        torch.testing.assert_close(box.call("run_silu", torch.ones(2)), torch.nn.functional.silu(torch.ones(2)))
