@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tools.implementation import ENV_VAR, load_adapters
+from tools.sandbox import SandboxedAdapters
 
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
 
@@ -33,12 +34,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the --impl submission in a contained child process (tools.sandbox) instead of importing it",
     )
     parser.addoption(
+        "--sandbox-call-seconds",
+        type=float,
+        default=60.0,
+        help="with --sandbox: wall-clock limit of one call into the submission",
+    )
+    parser.addoption(
         "--impl",
         default=os.environ.get(ENV_VAR),
         help=f"adapters file or course repository root to test instead of the reference (env: {ENV_VAR})",
     )
 
 
+# Last, after syrupy has seen every collected item: it must count dtype-deselected snapshots as
+# deselected, not as unused.
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = {name.strip() for name in config.getoption("--dtypes").split(",") if name.strip()}
     unknown = wanted - set(DTYPE_NAMES)
@@ -63,17 +73,21 @@ def device(request: pytest.FixtureRequest) -> torch.device:
 
 
 @pytest.fixture(scope="session")
-def adapters(request: pytest.FixtureRequest) -> ModuleType:
+def adapters(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     """The adapters module under test (SPEC §4): the reference's unless --impl names another.
 
     With ``--sandbox`` the submission runs in a contained child process and
     this is a proxy to it (how the grader runs untrusted code).
     """
-    return load_adapters(
+    module = load_adapters(
         request.config.getoption("--impl"),
         sandboxed=request.config.getoption("--sandbox"),
         device=request.config.getoption("--device"),
+        call_seconds=request.config.getoption("--sandbox-call-seconds"),
     )
+    yield module
+    if isinstance(module, SandboxedAdapters):
+        module.close()
 
 
 @pytest.fixture(scope="session")

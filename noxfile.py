@@ -2,7 +2,8 @@
 
 ``nox -s tests-cpu`` and ``nox -s tests-cuda`` run the same suite; the CUDA
 session reuses the machine's own CUDA build of torch and skips, with the
-reason, where there is no NVIDIA GPU. Extra arguments go to pytest:
+reason, where there is no NVIDIA GPU. ``nox -s golden-update`` regenerates
+the golden snapshots. Extra arguments go to pytest:
 ``nox -s tests-cpu -- --dtypes bfloat16 -k rope``.
 """
 
@@ -46,6 +47,13 @@ def parity(session: nox.Session) -> None:
     """The reference against Hugging Face transformers' Llama, Qwen2 and Qwen3 (tiny random models)."""
     session.install("-c", "constraints.txt", "-e", ".[test,hf]")
     session.run("pytest", "tests/test_hf_parity.py", *session.posargs)
+
+
+@nox.session(name="golden-update", python="3.11")
+def golden_update(session: nox.Session) -> None:
+    """Regenerate every golden snapshot from the reference on the CPU (stale files are deleted); review the diff."""
+    session.install(*CPU_INSTALL)
+    session.run("pytest", "golden", "--device", "cpu", "--snapshot-update", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -1,4 +1,4 @@
-"""Hypothesis profiles and access to the implementation under test for the property suite.
+"""Hypothesis profiles of the property suite (``implementation`` and ``reference_only`` live in the root conftest).
 
 Profiles (``--hypothesis-profile NAME`` or env ``HYPOTHESIS_PROFILE``):
 ``fast`` (default: CI and local runs), ``thorough`` (many more examples) and
@@ -8,41 +8,17 @@ Profiles (``--hypothesis-profile NAME`` or env ``HYPOTHESIS_PROFILE``):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from types import ModuleType
 
-import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "print_blob": True}
 settings.register_profile("fast", max_examples=25, **_COMMON)
 settings.register_profile("thorough", max_examples=500, **_COMMON)
 settings.register_profile("grading", max_examples=50, derandomize=True, database=None, **_COMMON)
+# tools.catalog: runs that share no example database, so each bug or seed is judged on its own draws.
+# "catalog" (bug runs) skips shrinking: which property fails matters, not the smallest example.
+# "catalog-repeat" (correct implementations, 20 seeds): 5 examples a test and seed, 100 in all, 4× a fast run.
+_NO_SHRINK = (Phase.explicit, Phase.generate, Phase.target)
+settings.register_profile("catalog", max_examples=25, database=None, phases=_NO_SHRINK, **_COMMON)
+settings.register_profile("catalog-repeat", max_examples=5, database=None, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
-
-
-@pytest.fixture(scope="session")
-def reference_only(adapters: ModuleType) -> None:
-    """Skip under ``--impl``: laws of reference-only variants (GQA, RoPE layouts) the adapter protocol cannot reach."""
-    if adapters.__name__ != "reference.adapters":
-        pytest.skip("checks a reference-only variant; the SPEC §4 adapter protocol has no entry point for it")
-
-
-@pytest.fixture(scope="session")
-def implementation(adapters: ModuleType) -> Callable[[str], Callable]:
-    """``implementation("run_softmax")`` returns that adapter; a missing one skips as not implemented."""
-
-    def lookup(name: str) -> Callable:
-        function = getattr(adapters, name, None)
-        if function is None:
-            pytest.skip(f"not implemented: the adapters module has no {name}")
-
-        def call(*args, **kwargs):
-            try:
-                return function(*args, **kwargs)
-            except NotImplementedError:
-                pytest.skip(f"not implemented: {name} raises NotImplementedError")
-
-        return call
-
-    return lookup

@@ -34,7 +34,9 @@ def locate_adapters(spec: str | Path) -> tuple[Path, Path]:
     return path, path.parent.parent if path.parent.name == "tests" else path.parent
 
 
-def load_adapters(spec: str | Path | None, *, sandboxed: bool = False, device: str = "cpu") -> ModuleType:
+def load_adapters(
+    spec: str | Path | None, *, sandboxed: bool = False, device: str = "cpu", call_seconds: float = 60.0
+) -> ModuleType:
     """``None`` or ``"reference"`` gives the reference adapters; anything else is a path.
 
     ``sandboxed`` runs the submission in a contained child process
@@ -44,9 +46,9 @@ def load_adapters(spec: str | Path | None, *, sandboxed: bool = False, device: s
     if spec is None or str(spec) == REFERENCE:
         return importlib.import_module("reference.adapters")
     if sandboxed:
-        from tools.sandbox import Sandbox, SandboxedAdapters
+        from tools.sandbox import Limits, Sandbox, SandboxedAdapters
 
-        return SandboxedAdapters(Sandbox(spec, device=device))
+        return SandboxedAdapters(Sandbox(spec, device=device, limits=Limits(call_seconds=call_seconds)))
     path, root = locate_adapters(spec)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))

@@ -245,6 +245,9 @@ class SandboxedAdapters(types.ModuleType):
         self._sandbox = sandbox
         sandbox.start()
 
+    def close(self) -> None:
+        self._sandbox.close()
+
     def __getattr__(self, name: str):
         if not name.startswith("run_") or name not in self._sandbox.functions:
             raise AttributeError(name)
