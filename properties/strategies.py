@@ -7,6 +7,9 @@ every machine, and a shrunk failure reads as a handful of small integers.
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import torch
 from hypothesis import strategies as st
 
@@ -98,3 +101,161 @@ def head_layouts(draw: st.DrawFn, max_heads: int = 4, max_d_head: int = 8) -> tu
 def linear_weight(seed: int, d_out: int, d_in: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
     """A weight scaled like the course's init (σ² = 2/(d_in+d_out)), so activations stay O(1) through a stack."""
     return make_tensor(seed, (d_out, d_in), dtype, device, scale=(2.0 / (d_in + d_out)) ** 0.5)
+
+
+def noncontiguous(tensor: torch.Tensor) -> torch.Tensor:
+    """The same values as a non-contiguous view: every other element of a buffer twice as long in the last dim."""
+    if tensor.dim() == 0:
+        return tensor
+    return torch.stack((tensor, torch.zeros_like(tensor)), dim=-1)[..., 0]
+
+
+@st.composite
+def broadcastable_shapes(draw: st.DrawFn, shape: tuple[int, ...], keep_last: bool = True) -> tuple[int, ...]:
+    """A shape that broadcasts to ``shape``: some leading dims dropped, some others 1 (the last kept if asked).
+
+    For ``token_positions`` against ``x.shape[:-1]``: ``(seq,)``, ``(1, seq)`` and ``(batch, seq)`` all come out.
+    """
+    if not shape:
+        return ()
+    kept = draw(st.integers(1 if keep_last else 0, len(shape)))
+    tail = shape[len(shape) - kept :]
+    ones = draw(st.lists(st.booleans(), min_size=kept, max_size=kept))
+    if keep_last and ones:
+        ones[-1] = False
+    return tuple(1 if one else side for side, one in zip(tail, ones, strict=True))
+
+
+@st.composite
+def attention_masks(draw: st.DrawFn, shape: tuple[int, ...], device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean ``(..., n, m)`` masks, True = may attend, with at least one True per query row (SPEC §4)."""
+    generator = torch.Generator().manual_seed(draw(seeds()))
+    density = draw(st.sampled_from([0.2, 0.5, 0.9]))
+    mask = torch.rand(shape, generator=generator) < density
+    keep = torch.randint(0, shape[-1], (*shape[:-1], 1), generator=generator)
+    return mask.scatter(-1, keep, True).to(device)
+
+
+@st.composite
+def attention_layouts(draw: st.DrawFn, max_heads: int = 4, max_d_model: int = 16) -> tuple[int, int]:
+    """``(num_heads, d_model)`` with ``d_model ≤ max_d_model`` and an even head size; one head may take all of it."""
+    num_heads = draw(st.integers(1, max_heads))
+    d_head = draw(even_dims(2, max_d_model // num_heads))
+    return num_heads, num_heads * d_head
+
+
+def norm_gain(seed: int, d: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    """An RMSNorm gain near its init of 1 but not equal to it, so that two norms swapped or shared show."""
+    return (1.0 + make_tensor(seed, (d,), torch.float64, scale=0.25)).to(dtype=dtype, device=device)
+
+
+ATTENTION_WEIGHT_NAMES = ("q_proj_weight", "k_proj_weight", "v_proj_weight", "o_proj_weight")
+
+
+def attention_weights(
+    seed: int, d_model: int, dtype: torch.dtype, device: torch.device | str
+) -> dict[str, torch.Tensor]:
+    """q/k/v/o projections ``(d_model, d_model)`` under the MHA adapters' keyword names (SPEC §4)."""
+    return {
+        name: linear_weight(seed + i, d_model, d_model, dtype, device) for i, name in enumerate(ATTENTION_WEIGHT_NAMES)
+    }
+
+
+def block_weights(
+    seed: int, d_model: int, d_ff: int, dtype: torch.dtype, device: torch.device | str
+) -> dict[str, torch.Tensor]:
+    """One layer's state dict in the course keys without the ``layers.{i}.`` prefix (SPEC §1, §4)."""
+    weights = {
+        f"attn.{name}.weight": linear_weight(seed + i, d_model, d_model, dtype, device)
+        for i, name in enumerate(("q_proj", "k_proj", "v_proj", "output_proj"))
+    }
+    weights["ln1.weight"] = norm_gain(seed + 4, d_model, dtype, device)
+    weights["ln2.weight"] = norm_gain(seed + 5, d_model, dtype, device)
+    weights["ffn.w1.weight"] = linear_weight(seed + 6, d_ff, d_model, dtype, device)
+    weights["ffn.w2.weight"] = linear_weight(seed + 7, d_model, d_ff, dtype, device)
+    weights["ffn.w3.weight"] = linear_weight(seed + 8, d_ff, d_model, dtype, device)
+    return weights
+
+
+def lm_weights(
+    seed: int,
+    vocab_size: int,
+    d_model: int,
+    num_layers: int,
+    d_ff: int,
+    dtype: torch.dtype,
+    device: torch.device | str,
+) -> dict[str, torch.Tensor]:
+    """The whole course state dict (SPEC §1): embeddings N(0, 1), untied ``lm_head``, every layer its own seeds."""
+    weights = {"token_embeddings.weight": make_tensor(seed, (vocab_size, d_model), dtype, device)}
+    for i in range(num_layers):
+        layer = block_weights(seed + 16 * (i + 1), d_model, d_ff, dtype, device)
+        weights |= {f"layers.{i}.{key}": value for key, value in layer.items()}
+    weights["ln_final.weight"] = norm_gain(seed + 1, d_model, dtype, device)
+    weights["lm_head.weight"] = linear_weight(seed + 2, vocab_size, d_model, dtype, device)
+    return weights
+
+
+def rope_thetas() -> st.SearchStrategy[float]:
+    """RoPE bases Θ: the presets' (10⁴, 5·10⁵, 10⁶), small ones whose every pair turns fast, and any in between."""
+    return st.one_of(st.sampled_from([10000.0, 500000.0, 1000000.0, 100.0, 2.0]), st.floats(1.5, 1e6))
+
+
+def exact_grid(dtype: torch.dtype, magnitude: float) -> float:
+    """A spacing whose multiples up to ``magnitude`` are all exact in ``dtype``: the ulp at the next power of two.
+
+    Inputs on this grid make shifts such as ``x + 1000`` exact, so a law like shift invariance needs no tolerance
+    for the input's own rounding (float16 at 1000: 1; bfloat16: 8; float32: 2⁻¹³).
+    """
+    return torch.finfo(dtype).eps * 2.0 ** math.ceil(math.log2(magnitude))
+
+
+def make_ids(
+    seed: int, shape: tuple[int, ...], high: int, dtype: torch.dtype = torch.int64, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Integers in ``[0, high)`` from ``seed``, like ``make_tensor``: one drawn seed can make ids and floats alike."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, high, shape, generator=generator).to(dtype=dtype, device=device)
+
+
+LAYOUTS = ("contiguous", "strided", "transposed")
+
+
+def with_layout(tensor: torch.Tensor, layout: str) -> torch.Tensor:
+    """The same values in another memory layout, one of ``LAYOUTS``.
+
+    ``"strided"`` is ``noncontiguous`` (every other element of the last dim), which ``.view(-1, d)`` still accepts;
+    ``"transposed"`` stores the dimensions in reverse order, so leading dimensions cannot be merged by ``.view`` (a
+    student's flattening breaks, as it would on a transposed activation) and the last dim has a stride other than 1.
+    """
+    if layout == "contiguous":
+        return tensor
+    if layout == "strided":
+        return noncontiguous(tensor)
+    if layout == "transposed":
+        order = tuple(reversed(range(tensor.dim())))
+        return tensor.permute(order).contiguous().permute(order)
+    raise ValueError(f"with_layout: unknown layout {layout!r}; choose from {LAYOUTS}")
+
+
+def lead_shapes(max_dims: int = 3, max_side: int = 3) -> st.SearchStrategy[tuple[int, ...]]:
+    """Leading ``...`` dims like ``batch_shapes``, but in one draw (each list element costs Hypothesis a draw).
+
+    Shrinks towards ``()``, then towards fewer and smaller dims.
+    """
+    return st.sampled_from(
+        [shape for dims in range(max_dims + 1) for shape in itertools.product(range(1, max_side + 1), repeat=dims)]
+    )
+
+
+def broadcast_variants(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Every shape that broadcasts to ``shape`` keeping its last dim, shortest first: draw one with ``sampled_from``.
+
+    For ``token_positions`` against ``x.shape[:-1]``: ``(seq,)``, ``(1, seq)``, ``(batch, seq)`` and so on.
+    """
+    variants = [] if shape else [()]
+    for kept in range(1, len(shape) + 1):
+        tail = shape[len(shape) - kept :]
+        options = [(1, side) if side != 1 else (1,) for side in tail[:-1]]
+        variants += [(*lead, tail[-1]) for lead in itertools.product(*options)]
+    return variants

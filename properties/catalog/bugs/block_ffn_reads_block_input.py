@@ -1,0 +1,27 @@
+"""Fed the FFN RMSNorm₂(x) of the block input instead of RMSNorm₂(y): a parallel block (GPT-J style).
+
+z = x + MHA(RMSNorm₁ x) + SwiGLU(RMSNorm₂ x); the course's block is sequential.
+"""
+
+from reference.adapters import *  # noqa: F403
+from reference.adapters import run_multihead_self_attention_with_rope, run_rmsnorm, run_swiglu
+
+
+def run_transformer_block(d_model, num_heads, d_ff, max_seq_len, theta, weights, in_features):
+    x = in_features
+    h = run_rmsnorm(d_model, 1e-5, weights["ln1.weight"], x)
+    attn = run_multihead_self_attention_with_rope(
+        d_model,
+        num_heads,
+        max_seq_len,
+        theta,
+        weights["attn.q_proj.weight"],
+        weights["attn.k_proj.weight"],
+        weights["attn.v_proj.weight"],
+        weights["attn.output_proj.weight"],
+        h,
+    )
+    y = x + attn
+    h = run_rmsnorm(d_model, 1e-5, weights["ln2.weight"], x)
+    ffn = run_swiglu(d_model, d_ff, weights["ffn.w1.weight"], weights["ffn.w2.weight"], weights["ffn.w3.weight"], h)
+    return y + ffn

@@ -1,0 +1,22 @@
+"""Returned softmax(logits): probabilities where the LM must give unnormalised logits.
+
+Cross-entropy on top then applies a second softmax.
+"""
+
+import torch
+
+from reference.adapters import *  # noqa: F403
+from reference.adapters import run_embedding, run_linear, run_rmsnorm, run_transformer_block
+
+
+def run_transformer_lm(
+    vocab_size, context_length, d_model, num_layers, num_heads, d_ff, rope_theta, weights, in_indices
+):
+    x = run_embedding(vocab_size, d_model, weights["token_embeddings.weight"], in_indices)
+    for i in range(num_layers):
+        prefix = f"layers.{i}."
+        layer = {key[len(prefix) :]: value for key, value in weights.items() if key.startswith(prefix)}
+        x = run_transformer_block(d_model, num_heads, d_ff, context_length, rope_theta, layer, x)
+    x = run_rmsnorm(d_model, 1e-5, weights["ln_final.weight"], x)
+    logits = run_linear(d_model, vocab_size, weights["lm_head.weight"], x)
+    return torch.softmax(logits, dim=-1)

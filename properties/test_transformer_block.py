@@ -1,0 +1,222 @@
+"""Properties of ``run_transformer_block``, the pre-norm block of SPEC §1.
+
+``y = x + MHA(RMSNorm₁ x)`` and ``z = y + SwiGLU(RMSNorm₂ y)``, MHA with RoPE at positions ``0 … seq-1``.
+
+Causality and truncated inputs live in ``test_causal_masking.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from properties.assertions import Tolerance, assert_law, assert_tensor, tolerance
+from properties.strategies import (
+    ALL_FLOATS,
+    WIDE_FLOATS,
+    attention_layouts,
+    batch_shapes,
+    block_weights,
+    make_tensor,
+    noncontiguous,
+    norm_gain,
+    seeds,
+)
+
+NORM_EPS = 1e-5  # SPEC §1: every RMSNorm of the course model
+THETAS = st.sampled_from([10000.0, 500.0, 1e6, 3.5])
+# Zeroing one of these silences a residual branch: its output is exactly 0 whatever its input.
+BRANCH_OUTPUT = {"attention": "attn.output_proj.weight", "ffn": "ffn.w2.weight"}
+BRANCH_NORM = {"attention": "ln1.weight", "ffn": "ln2.weight"}
+
+
+@dataclass(frozen=True)
+class BlockProblem:
+    num_heads: int
+    d_model: int
+    d_ff: int
+    max_seq_len: int
+    theta: float
+    seed: int
+    x: torch.Tensor
+    weights: dict[str, torch.Tensor]
+
+    def __repr__(self) -> str:  # what Hypothesis prints for a failing example: sizes and the seed, not tensors
+        return (
+            f"BlockProblem(num_heads={self.num_heads}, d_model={self.d_model}, d_ff={self.d_ff}, "
+            f"max_seq_len={self.max_seq_len}, theta={self.theta}, x.shape={tuple(self.x.shape)}, seed={self.seed})"
+        )
+
+    def inputs(self, **extra: object) -> dict[str, object]:
+        sizes = {"num_heads": self.num_heads, "d_ff": self.d_ff, "max_seq_len": self.max_seq_len, "theta": self.theta}
+        return sizes | {"x": self.x} | extra
+
+
+@st.composite
+def block_problems(draw: st.DrawFn, dtype, device, min_seq: int = 1) -> BlockProblem:
+    num_heads, d_model = draw(attention_layouts())
+    d_ff = draw(st.integers(1, 24))
+    lead = draw(batch_shapes())
+    seq = draw(st.integers(min_seq, 8))
+    max_seq_len = draw(st.integers(seq, 16))
+    theta = draw(THETAS)
+    seed = draw(seeds())
+    return BlockProblem(
+        num_heads=num_heads,
+        d_model=d_model,
+        d_ff=d_ff,
+        max_seq_len=max_seq_len,
+        theta=theta,
+        seed=seed,
+        x=make_tensor(seed, (*lead, seq, d_model), dtype, device),
+        weights=block_weights(seed + 1, d_model, d_ff, dtype, device),
+    )
+
+
+def draw_block_problem(data, dtype, device, *, min_seq=1) -> BlockProblem:
+    return data.draw(block_problems(dtype, device, min_seq), label="problem")
+
+
+def run_block(implementation, problem: BlockProblem, *, x=None, weights=None) -> torch.Tensor:
+    return implementation("run_transformer_block")(
+        d_model=problem.d_model,
+        num_heads=problem.num_heads,
+        d_ff=problem.d_ff,
+        max_seq_len=problem.max_seq_len,
+        theta=problem.theta,
+        weights=problem.weights if weights is None else weights,
+        in_features=problem.x if x is None else x,
+    )
+
+
+def silenced(weights: dict[str, torch.Tensor], *branches: str) -> dict[str, torch.Tensor]:
+    return weights | {BRANCH_OUTPUT[b]: torch.zeros_like(weights[BRANCH_OUTPUT[b]]) for b in branches}
+
+
+@pytest.mark.parametrize("dtype", ALL_FLOATS)
+@given(data=st.data())
+def test_output_has_the_input_shape_dtype_and_device(implementation, device, dtype, data):
+    """The block maps ``(..., seq, d_model)`` to the same shape, dtype and device.
+
+    Leading dims are none, ``(batch,)`` or ``(b1, b2)``, drawn apart from the head count; x may be non-contiguous.
+    """
+    problem = draw_block_problem(data, dtype, device)
+    x = noncontiguous(problem.x) if data.draw(st.booleans(), label="non-contiguous x") else problem.x
+    assert_tensor(
+        run_block(implementation, problem, x=x),
+        "the block's output has its input's shape, dtype and device",
+        shape=x.shape,
+        dtype=dtype,
+        device=device,
+        inputs=problem.inputs(),
+    )
+
+
+@pytest.mark.parametrize("dtype", ALL_FLOATS)
+@given(data=st.data())
+def test_zeroed_output_projections_make_the_block_the_identity(implementation, device, dtype, data):
+    """With attn.output_proj = 0 and ffn.w2 = 0 both residual branches add exactly 0: block(x) = x.
+
+    A norm on the residual stream itself (post-norm) or a missing residual connection breaks it.
+    """
+    problem = draw_block_problem(data, dtype, device)
+    assert_law(
+        run_block(implementation, problem, weights=silenced(problem.weights, "attention", "ffn")),
+        problem.x,
+        "block(x) = x when attn.output_proj and ffn.w2 are zero",
+        inputs=problem.inputs(),
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data(), branch=st.sampled_from(sorted(BRANCH_OUTPUT)), scale=st.sampled_from([0.5, 2.0, 4.0]))
+def test_residual_branches_see_the_normalised_input(implementation, device, dtype, data, branch, scale):
+    """Pre-norm: a branch reads RMSNorm(x), which forgets the scale of x, and adds to x unnormalised.
+
+    With only ``branch`` live, block(c·x) − c·x = block(x) − x for c > 0; the norm's eps makes it hold up to
+    the factor 1 + δ by which eps changes RMSNorm(c·x) against RMSNorm(x).
+    """
+    problem = draw_block_problem(data, dtype, device)
+    other = "ffn" if branch == "attention" else "attention"
+    weights = silenced(problem.weights, other)
+    # Rows of root-mean-square exactly 1 keep eps's share, and so δ, below 1e-5 (a random row can be tiny).
+    wide = problem.x.double()
+    x = (wide / wide.square().mean(-1, keepdim=True).sqrt()).to(dtype)
+    increment = run_block(implementation, problem, x=x, weights=weights).double() - x.double()
+    expected = scale * x.double() + increment
+    mean_square = x.double().square().mean(-1).min().item()
+    delta = NORM_EPS / (2 * mean_square) * abs(1 - scale**-2)
+    base = tolerance(dtype)
+    # δ scales the branch's input row by row, and a smooth branch moves by a few δ of its size: at most 2.5δ on
+    # the reference over 1800 draws of sizes, c and branch; 8δ leaves room without letting a wrong block through.
+    tol = Tolerance(
+        base.rtol,
+        base.atol + 8 * delta * max(1.0, increment.abs().max().item()),
+        f"RMSNorm eps={NORM_EPS} over min mean(x²)={mean_square:.3g}: branch input off by δ={delta:.2g}",
+    )
+    assert_law(
+        run_block(implementation, problem, x=scale * x, weights=weights),
+        expected,
+        f"with only the {branch} branch live, block({scale}·x) = {scale}·x + (block(x) − x)",
+        tol=tol,
+        inputs=problem.inputs(branch=branch, scale=scale),
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data(), branch=st.sampled_from(sorted(BRANCH_OUTPUT)), seed=seeds())
+def test_each_norm_gain_feeds_only_its_own_branch(implementation, device, dtype, data, branch, seed):
+    """ln1 feeds only attention and ln2 only the FFN: with ``branch`` silenced, its norm's gain is irrelevant."""
+    problem = draw_block_problem(data, dtype, device)
+    weights = silenced(problem.weights, branch)
+    changed = weights | {BRANCH_NORM[branch]: norm_gain(seed, problem.d_model, dtype, device)}
+    assert_law(
+        run_block(implementation, problem, weights=changed),
+        run_block(implementation, problem, weights=weights),
+        f"with the {branch} branch silenced, changing {BRANCH_NORM[branch]} leaves the block unchanged",
+        inputs=problem.inputs(branch=branch),
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data())
+def test_block_is_the_pre_norm_composition_of_its_components(implementation, device, dtype, data):
+    """block(x) = y + SwiGLU(RMSNorm₂ y) with y = x + MHA(RMSNorm₁ x), MHA with RoPE at positions 0 … seq-1,
+    each part computed by the implementation's own adapters (run_rmsnorm, run_multihead_self_attention_with_rope,
+    run_swiglu) with the block's sizes, theta and eps = 1e-5."""
+    problem = draw_block_problem(data, dtype, device)
+    rmsnorm = implementation("run_rmsnorm")
+    attention = implementation("run_multihead_self_attention_with_rope")
+    swiglu = implementation("run_swiglu")
+    w, d_model = problem.weights, problem.d_model
+    attended = attention(
+        d_model=d_model,
+        num_heads=problem.num_heads,
+        max_seq_len=problem.max_seq_len,
+        theta=problem.theta,
+        q_proj_weight=w["attn.q_proj.weight"],
+        k_proj_weight=w["attn.k_proj.weight"],
+        v_proj_weight=w["attn.v_proj.weight"],
+        o_proj_weight=w["attn.output_proj.weight"],
+        in_features=rmsnorm(d_model=d_model, eps=NORM_EPS, weights=w["ln1.weight"], in_features=problem.x),
+        token_positions=torch.arange(problem.x.shape[-2], device=device),
+    )
+    y = problem.x + attended
+    z = y + swiglu(
+        d_model=d_model,
+        d_ff=problem.d_ff,
+        w1_weight=w["ffn.w1.weight"],
+        w2_weight=w["ffn.w2.weight"],
+        w3_weight=w["ffn.w3.weight"],
+        in_features=rmsnorm(d_model=d_model, eps=NORM_EPS, weights=w["ln2.weight"], in_features=y),
+    )
+    assert_law(
+        run_block(implementation, problem),
+        z,
+        "run_transformer_block = x + MHA(RMSNorm₁ x), then + SwiGLU(RMSNorm₂ ·), from the implementation's own parts",
+        inputs=problem.inputs(),
+    )

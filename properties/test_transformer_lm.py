@@ -1,0 +1,183 @@
+"""Properties of ``run_transformer_lm``: embed → pre-norm blocks → RMSNorm → lm_head → unnormalised logits.
+
+``seq`` is drawn up to ``context_length`` and is usually shorter (SPEC §1). Causality and truncated inputs
+live in ``test_causal_masking.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from properties.assertions import assert_law, assert_tensor
+from properties.strategies import (
+    ALL_FLOATS,
+    INDEX_DTYPES,
+    WIDE_FLOATS,
+    attention_layouts,
+    lm_weights,
+    seeds,
+    token_ids,
+)
+
+NORM_EPS = 1e-5  # SPEC §1: every RMSNorm of the course model
+THETAS = st.sampled_from([10000.0, 500.0, 1e6, 3.5])
+
+
+@dataclass(frozen=True)
+class LMProblem:
+    vocab_size: int
+    context_length: int
+    d_model: int
+    num_layers: int
+    num_heads: int
+    d_ff: int
+    rope_theta: float
+    seed: int
+    ids: torch.Tensor
+    weights: dict[str, torch.Tensor]
+
+    def __repr__(self) -> str:  # what Hypothesis prints for a failing example: sizes and the seed, not tensors
+        sizes = ", ".join(f"{name}={value}" for name, value in self.sizes().items())
+        return f"LMProblem({sizes}, ids: {tuple(self.ids.shape)} {self.ids.dtype}, seed={self.seed})"
+
+    def sizes(self) -> dict[str, object]:
+        names = ("vocab_size", "context_length", "d_model", "num_layers", "num_heads", "d_ff", "rope_theta")
+        return {name: getattr(self, name) for name in names}
+
+    def inputs(self, **extra: object) -> dict[str, object]:
+        return self.sizes() | {"in_indices": self.ids} | extra
+
+
+@st.composite
+def lm_problems(draw: st.DrawFn, dtype, device, min_seq: int = 1) -> LMProblem:
+    num_heads, d_model = draw(attention_layouts())
+    vocab_size = draw(st.integers(2, 32))
+    num_layers = draw(st.integers(1, 2))
+    d_ff = draw(st.integers(1, 24))
+    batch = draw(st.integers(1, 3))
+    seq = draw(st.integers(min_seq, 8))
+    context_length = draw(st.integers(seq, 16))
+    rope_theta = draw(THETAS)
+    index_dtype = draw(st.sampled_from(INDEX_DTYPES))
+    seed = draw(seeds())
+    generator = torch.Generator().manual_seed(seed)
+    return LMProblem(
+        vocab_size=vocab_size,
+        context_length=context_length,
+        d_model=d_model,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        d_ff=d_ff,
+        rope_theta=rope_theta,
+        seed=seed,
+        ids=torch.randint(0, vocab_size, (batch, seq), generator=generator).to(device=device, dtype=index_dtype),
+        weights=lm_weights(seed + 1, vocab_size, d_model, num_layers, d_ff, dtype, device),
+    )
+
+
+def draw_lm_problem(data, dtype, device, *, min_seq=1) -> LMProblem:
+    return data.draw(lm_problems(dtype, device, min_seq), label="problem")
+
+
+def run_lm(implementation, problem: LMProblem, *, ids=None, weights=None) -> torch.Tensor:
+    return implementation("run_transformer_lm")(
+        **problem.sizes(),
+        weights=problem.weights if weights is None else weights,
+        in_indices=problem.ids if ids is None else ids,
+    )
+
+
+@pytest.mark.parametrize("dtype", ALL_FLOATS)
+@given(data=st.data())
+def test_logits_have_shape_batch_seq_vocab_in_the_weights_dtype(implementation, device, dtype, data):
+    """Token ids ``(batch, seq)``, int32 or int64, give logits ``(batch, seq, vocab)`` in the weights' dtype."""
+    problem = draw_lm_problem(data, dtype, device)
+    batch, seq = problem.ids.shape
+    assert_tensor(
+        run_lm(implementation, problem),
+        "the LM's logits are (batch, seq, vocab) in the weights' dtype, on their device",
+        shape=(batch, seq, problem.vocab_size),
+        dtype=dtype,
+        device=device,
+        inputs=problem.inputs(),
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data(), extra_rows=st.integers(0, 2))
+def test_logits_are_invariant_to_batch_composition(implementation, device, dtype, data, extra_rows):
+    """A sequence's logits do not depend on which other sequences share its batch, nor on its row."""
+    problem = draw_lm_problem(data, dtype, device)
+    batch, seq = problem.ids.shape
+    others = data.draw(token_ids((extra_rows, seq), problem.vocab_size, device), label="other sequences")
+    combined = torch.cat((problem.ids, others.to(problem.ids.dtype)))
+    order = torch.tensor(data.draw(st.permutations(range(batch + extra_rows)), label="row order"), device=device)
+    logits = run_lm(implementation, problem, ids=combined[order])
+    rows = torch.argsort(order)[:batch]
+    assert_law(
+        logits[rows],
+        run_lm(implementation, problem),
+        f"logits of {batch} sequences equal their rows in a batch with {extra_rows} others, rows shuffled",
+        inputs=problem.inputs(order=order.tolist()),
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data())
+def test_silenced_blocks_leave_head_of_final_norm_of_embedding(implementation, device, dtype, data):
+    """With every layer's attn.output_proj and ffn.w2 zero the blocks are identities, so
+    logits = lm_head · RMSNorm_final(token_embeddings[ids]): float64 math here, eps = 1e-5."""
+    problem = draw_lm_problem(data, dtype, device)
+    silent = {
+        key: torch.zeros_like(value)
+        for key, value in problem.weights.items()
+        if key.endswith(("output_proj.weight", "w2.weight"))
+    }
+    w = {key: value.to("cpu", torch.float64) for key, value in problem.weights.items()}
+    x = w["token_embeddings.weight"][problem.ids.to("cpu", torch.int64)]
+    normed = x / torch.sqrt(x.square().mean(-1, keepdim=True) + NORM_EPS) * w["ln_final.weight"]
+    assert_law(
+        run_lm(implementation, problem, weights=problem.weights | silent),
+        normed @ w["lm_head.weight"].T,
+        "LM with silenced blocks = lm_head(RMSNorm_final(token_embeddings[ids]))",
+        inputs=problem.inputs(),
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data())
+def test_lm_is_embedding_then_blocks_then_final_norm_then_head(implementation, device, dtype, data):
+    """LM = lm_head(RMSNorm_final(block_{L-1}(… block_0(embedding(ids))))), each layer with its own weights,
+    every part computed by the implementation's own adapters (run_embedding, run_transformer_block with
+    max_seq_len = context_length and theta = rope_theta, run_rmsnorm with eps = 1e-5, run_linear)."""
+    problem = draw_lm_problem(data, dtype, device)
+    w, d_model = problem.weights, problem.d_model
+    x = implementation("run_embedding")(
+        vocab_size=problem.vocab_size, d_model=d_model, weights=w["token_embeddings.weight"], token_ids=problem.ids
+    )
+    for i in range(problem.num_layers):
+        prefix = f"layers.{i}."
+        x = implementation("run_transformer_block")(
+            d_model=d_model,
+            num_heads=problem.num_heads,
+            d_ff=problem.d_ff,
+            max_seq_len=problem.context_length,
+            theta=problem.rope_theta,
+            weights={key.removeprefix(prefix): value for key, value in w.items() if key.startswith(prefix)},
+            in_features=x,
+        )
+    x = implementation("run_rmsnorm")(d_model=d_model, eps=NORM_EPS, weights=w["ln_final.weight"], in_features=x)
+    logits = implementation("run_linear")(
+        d_in=d_model, d_out=problem.vocab_size, weights=w["lm_head.weight"], in_features=x
+    )
+    assert_law(
+        run_lm(implementation, problem),
+        logits,
+        "run_transformer_lm = head(final norm(blocks(embedding))), from the implementation's own parts",
+        inputs=problem.inputs(),
+    )

@@ -1,0 +1,213 @@
+"""The grader: rubric as data, scoring rules, report formats, and end-to-end grading of hostile submissions.
+
+End-to-end cases use a small rubric over two property modules so they run in
+seconds; the full rubric is exercised by the README's main job.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tools.grade import grade_submission, main
+from tools.grader.reports import to_gradescope, to_json, to_junit, to_markdown
+from tools.grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from tools.grader.scoring import grade
+from tools.grader.suite_run import CheckOutcome
+
+SMALL_RUBRIC = """
+[settings]
+suites = ["properties/test_softmax.py", "properties/test_silu.py"]
+hypothesis_profile = "grading"
+dtypes = ["float32"]
+call_seconds = 5
+suite_seconds = 300
+
+[problems.softmax]
+points = 1
+adapters = ["run_softmax"]
+checks = ["properties/test_softmax.py::*"]
+
+[problems.silu]
+points = 2
+adapters = ["run_silu"]
+checks = ["properties/test_silu.py::*"]
+"""
+
+CORRECT_SOFTMAX = """
+def run_softmax(in_features, dim):
+    shifted = in_features - in_features.amax(dim, keepdim=True)
+    return shifted.exp() / shifted.exp().sum(dim, keepdim=True)
+"""
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def small_rubric(tmp_path: Path):
+    return load_rubric(_write(tmp_path / "rubric.toml", SMALL_RUBRIC))
+
+
+# ----- rubric -----------------------------------------------------------------------------------
+
+
+def test_default_rubric_carries_the_spec_point_weights() -> None:
+    rubric = load_rubric(DEFAULT_RUBRIC)
+    points = {problem.name: problem.points for problem in rubric.problems}
+    assert points == {
+        "linear": 1, "embedding": 1, "rmsnorm": 1, "swiglu": 2, "rope": 2, "softmax": 1,
+        "scaled_dot_product_attention": 5, "multihead_self_attention": 5, "transformer_block": 3,
+        "transformer_lm": 3, "cross_entropy": 0,
+    }  # fmt: skip
+    adapters = {name for problem in rubric.problems for name in problem.adapters}
+    assert len(adapters) == 13, "every SPEC §4 adapter belongs to a problem"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[problems.x]\npoints = -1\nchecks = ['a']\n", r"problems\.x\.points must be a number >= 0"),
+        ("[problems.x]\npoints = 1\nchecks = []\n", r"problems\.x\.checks must be a non-empty list"),
+        ("[problems.x]\npoints = 1\nchecks = ['a']\nweight = 2\n", r"problems\.x has unknown key\(s\) \['weight'\]"),
+        ("[settings]\nsuite = ['a']\n[problems.x]\npoints = 1\nchecks = ['a']\n", r"settings has unknown key"),
+        ("[settings]\n", r"no \[problems\.\*\] tables"),
+        ("points = [", r"rubric\.toml"),
+    ],
+)
+def test_a_malformed_rubric_names_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(RubricError, match=message):
+        load_rubric(_write(tmp_path / "rubric.toml", text))
+
+
+# ----- scoring ----------------------------------------------------------------------------------
+
+
+def _outcomes(*rows: tuple[str, str, str]) -> list[CheckOutcome]:
+    return [CheckOutcome(nodeid, outcome, message, 0.0) for nodeid, outcome, message in rows]
+
+
+def test_points_only_when_every_check_passes(small_rubric) -> None:
+    report = grade(
+        small_rubric,
+        _outcomes(
+            ("properties/test_softmax.py::a", "passed", ""),
+            ("properties/test_softmax.py::b", "failed", "law broken"),
+            ("properties/test_silu.py::a", "passed", ""),
+        ),
+        "s",
+        "cpu",
+    )
+    assert [(p.name, p.status, p.points) for p in report.problems] == [("softmax", "failed", 0), ("silu", "passed", 2)]
+    assert report.score == 2 and report.max_score == 3
+    assert report.problems[0].failures[0].message == "law broken"
+
+
+def test_not_implemented_is_not_attempted_and_a_mix_is_incomplete(small_rubric) -> None:
+    report = grade(
+        small_rubric,
+        _outcomes(
+            ("properties/test_softmax.py::a", "skipped", "not implemented: run_softmax raises NotImplementedError"),
+            ("properties/test_silu.py::a", "passed", ""),
+            ("properties/test_silu.py::b", "skipped", "not implemented: the adapters module has no run_silu"),
+        ),
+        "s",
+        "cpu",
+    )
+    assert [p.status for p in report.problems] == ["not attempted", "incomplete"]
+    assert report.score == 0
+
+
+def test_a_problem_no_check_reached_is_not_graded_and_scores_nothing(small_rubric) -> None:
+    report = grade(small_rubric, _outcomes(("other.py::x", "failed", "boom")), "s", "cpu")
+    assert {p.status for p in report.problems} == {"not graded"} and report.score == 0
+    assert [f.nodeid for f in report.unassigned_failures] == ["other.py::x"]
+
+
+def test_every_report_format_renders_the_same_result(small_rubric) -> None:
+    report = grade(
+        small_rubric,
+        _outcomes(
+            ("properties/test_softmax.py::a", "failed", "law broken: sums to 1"),
+            ("properties/test_silu.py::a", "passed", ""),
+        ),
+        "student-7",
+        "cpu",
+    )
+    assert json.loads(to_json(report))["score"] == 2
+    suite = ET.fromstring(to_junit(report))
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    assert "sums to 1" in suite.find("testcase/failure").text
+    gradescope = json.loads(to_gradescope(report))
+    assert gradescope["score"] == 2 and [t["max_score"] for t in gradescope["tests"]] == [1, 2]
+    assert "| softmax | 0 / 1 | failed |" in to_markdown(report)
+
+
+# ----- end to end -------------------------------------------------------------------------------
+
+
+def test_grades_a_partly_wrong_submission_and_names_the_bug(tmp_path: Path, small_rubric) -> None:
+    submission = _write(
+        tmp_path / "adapters.py",
+        "import torch\n"
+        "def run_softmax(in_features, dim):\n"
+        "    return in_features.exp() / in_features.exp().sum(dim, keepdim=True)\n"
+        "def run_silu(in_features):\n"
+        "    return in_features * torch.sigmoid(in_features)\n",
+    )
+    report = grade_submission(submission, small_rubric, "cpu")
+    assert [(p.name, p.status) for p in report.problems] == [("softmax", "failed"), ("silu", "passed")]
+    assert report.score == 2
+    softmax = report.problems[0]
+    assert any("law broken" in f.message for f in softmax.failures)
+    assert any("max" in bug.lower() for bug in softmax.likely_bugs), softmax.likely_bugs
+
+
+def test_hostile_submission_loses_only_the_affected_problem(tmp_path: Path, small_rubric) -> None:
+    """One adapter hangs, the grader survives and grades the other honestly."""
+    submission = _write(
+        tmp_path / "adapters.py",
+        "import os, torch\n" + CORRECT_SOFTMAX + "def run_silu(in_features):\n    while True: pass\n",
+    )
+    report = grade_submission(submission, small_rubric, "cpu")
+    assert [(p.name, p.status) for p in report.problems] == [("softmax", "passed"), ("silu", "failed")]
+    assert any("no answer within 5 s" in f.message for f in report.problems[1].failures)
+
+
+def test_grading_twice_gives_the_same_report(tmp_path: Path, small_rubric) -> None:
+    submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
+    first, second = (grade_submission(submission, small_rubric, "cpu").as_dict() for _ in range(2))
+    for report in (first, second):
+        report.pop("seconds")
+    assert first == second
+    assert [p["status"] for p in first["problems"]] == ["passed", "not attempted"]
+
+
+def test_an_unimportable_submission_is_reported_not_crashed(tmp_path: Path, small_rubric) -> None:
+    submission = _write(tmp_path / "adapters.py", "import a_package_nobody_installed\n")
+    report = grade_submission(submission, small_rubric, "cpu")
+    assert report.score == 0 and "No module named 'a_package_nobody_installed'" in report.unloadable
+
+
+def test_batch_mode_grades_everything_and_writes_a_gradebook(tmp_path: Path) -> None:
+    rubric = _write(tmp_path / "rubric.toml", SMALL_RUBRIC)
+    batch = tmp_path / "batch"
+    _write(batch / "good.py", "import torch\n" + CORRECT_SOFTMAX)
+    _write(batch / "broken.py", "def broken(:\n")
+    repo = batch / "repo_student"
+    _write(repo / "tests" / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
+    out = tmp_path / "out"
+    assert main([str(batch), "--batch", "--rubric", str(rubric), "--out", str(out), "--quiet", "--jobs", "2"]) == 0
+    with open(out / "gradebook.csv") as handle:
+        rows = {Path(row["submission"]).name: row for row in csv.DictReader(handle)}
+    assert rows["good.py"]["score"] == "1" and rows["repo_student"]["score"] == "1"
+    assert rows["broken.py"]["score"] == "0" and "SyntaxError" in rows["broken.py"]["error"]
+    assert (out / "good" / "results.json").is_file() and (out / "repo_student" / "junit.xml").is_file()

@@ -1,0 +1,168 @@
+"""Grade student submissions: ``python -m tools.grade SUBMISSION [...]``.
+
+A submission is a course repository root (``tests/adapters.py``) or an
+adapters file. It never runs in this process: the property and golden suites
+run in a pytest child against a sandboxed worker (``tools.sandbox``), and this
+process scores the outcomes by rubric, names likely bugs, and writes reports.
+
+``--batch DIR`` grades every submission in DIR (sub-directories and ``.py``
+files) with ``--jobs`` parallel workers and writes a gradebook; one broken
+submission never stops the batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tools.grader.diagnosis import likely_bugs
+from tools.grader.reports import FORMATS, render_terminal, write_reports
+from tools.grader.rubric import DEFAULT_RUBRIC, Rubric, RubricError, load_rubric
+from tools.grader.scoring import GradeReport, grade, ungradable
+from tools.grader.suite_run import run_suites
+from tools.implementation import ImplementationError
+from tools.sandbox import Limits, Sandbox, SubmissionError
+
+
+def grade_submission(submission: Path, rubric: Rubric, device: str, progress: Progress | None = None) -> GradeReport:
+    started = time.monotonic()
+    try:
+        # The import check up front; the same worker later runs the bug diagnosis.
+        box = Sandbox(submission, device=device, limits=Limits(call_seconds=rubric.call_seconds))
+    except ImplementationError as error:
+        return ungradable(rubric, str(submission), device, str(error))
+    with box:
+        try:
+            box.start()
+        except SubmissionError as error:
+            report = ungradable(rubric, str(submission), device, str(error))
+            report.seconds = time.monotonic() - started
+            return report
+        report = _check(submission, rubric, device, progress)
+        for problem, spec in zip(report.problems, rubric.problems, strict=True):
+            if problem.failed:
+                problem.likely_bugs = likely_bugs(list(spec.adapters), box.call)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _check(submission: Path, rubric: Rubric, device: str, progress: Progress | None) -> GradeReport:
+    task = progress.add_task(f"checking {submission.name}", total=None) if progress else None
+
+    def advance(done: int, total: int) -> None:
+        if progress is not None:
+            progress.update(task, completed=done, total=total or None)
+
+    run = run_suites(submission, rubric, device, on_progress=advance)
+    report = grade(rubric, list(run.outcomes), str(submission), device)
+    if run.timed_out:
+        report.suite_problem = f"the checks ran past {rubric.suite_seconds:g} s and were stopped"
+    elif run.exit_code not in (0, 1) or not run.outcomes:
+        report.suite_problem = f"pytest exited with status {run.exit_code}:\n{run.output_tail}"
+    return report
+
+
+def _submissions_in(directory: Path) -> list[Path]:
+    return sorted(
+        entry
+        for entry in directory.iterdir()
+        if (entry.is_dir() and (entry / "tests" / "adapters.py").is_file()) or entry.suffix == ".py"
+    )
+
+
+def _write_gradebook(reports: list[GradeReport], out: Path, rubric: Rubric) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "gradebook.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["submission", "score", "max_score", *(p.name for p in rubric.problems), "error"])
+        for report in reports:
+            points = [f"{p.points:g}" for p in report.problems]
+            error = report.unloadable or report.suite_problem or ""
+            writer.writerow([report.submission, f"{report.score:g}", f"{report.max_score:g}", *points, error])
+    summary = [
+        {
+            "submission": r.submission,
+            "score": r.score,
+            "max_score": r.max_score,
+            "error": r.unloadable or r.suite_problem,
+        }
+        for r in reports
+    ]
+    (out / "gradebook.json").write_text(json.dumps(summary, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.grade", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "submission", type=Path, help="a course repository root, an adapters file, or with --batch a directory of them"
+    )
+    parser.add_argument("--batch", action="store_true", help="grade every submission inside SUBMISSION")
+    parser.add_argument(
+        "--rubric", type=Path, default=DEFAULT_RUBRIC, help=f"rubric TOML (default {DEFAULT_RUBRIC.name})"
+    )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument(
+        "--out", type=Path, default=Path("reports"), help="where reports are written (default ./reports)"
+    )
+    parser.add_argument("--format", default=",".join(FORMATS), help=f"comma-separated subset of {','.join(FORMATS)}")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel submissions in --batch mode")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-problem explanations")
+    options = parser.parse_args(argv)
+    console = Console(stderr=False)
+    formats = tuple(f.strip() for f in options.format.split(",") if f.strip())
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        parser.error(f"--format: unknown {unknown}; choose from {', '.join(FORMATS)}")
+    try:
+        rubric = load_rubric(options.rubric)
+    except RubricError as error:
+        parser.error(str(error))
+    if not options.submission.exists():
+        parser.error(f"{options.submission} does not exist")
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    if not options.batch:
+        with Progress(*columns, console=console, disable=options.quiet, transient=True) as progress:
+            report = grade_submission(options.submission, rubric, options.device, progress)
+        if options.quiet:
+            console.print(f"{report.submission}: {report.score:g} / {report.max_score:g}")
+        else:
+            render_terminal(report, console)
+        written = write_reports(report, options.out, formats)
+        console.print(f"reports: {', '.join(str(path) for path in written)}  ({report.seconds:.1f} s)")
+        return 0
+
+    submissions = _submissions_in(options.submission)
+    if not submissions:
+        parser.error(f"{options.submission} holds no submissions (directories with tests/adapters.py, or .py files)")
+    reports: list[GradeReport] = []
+    with Progress(*columns, console=console, disable=options.quiet) as progress:
+        overall = progress.add_task("grading", total=len(submissions))
+        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+            futures = {pool.submit(grade_submission, s, rubric, options.device): s for s in submissions}
+            for future in as_completed(futures):
+                submission = futures[future]
+                try:
+                    report = future.result()
+                except Exception as error:  # the grader's own failure on one submission must not stop the batch
+                    report = ungradable(rubric, str(submission), options.device, f"grader error: {error!r}")
+                reports.append(report)
+                write_reports(report, options.out / submission.stem, formats)
+                progress.console.print(f"{submission.name}: {report.score:g} / {report.max_score:g}")
+                progress.advance(overall)
+    reports.sort(key=lambda r: r.submission)
+    _write_gradebook(reports, options.out, rubric)
+    console.print(f"gradebook: {options.out / 'gradebook.csv'}, {options.out / 'gradebook.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

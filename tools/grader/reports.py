@@ -1,0 +1,141 @@
+"""Every report format from one ``GradeReport``: terminal table, JSON, JUnit XML, Gradescope, Markdown."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from tools.grader.scoring import GradeReport, ProblemResult
+
+FORMATS = ("json", "junit", "gradescope", "markdown")
+_STYLE = {"passed": "green", "failed": "red", "incomplete": "yellow", "not attempted": "dim", "not graded": "red"}
+
+
+def _first_lines(text: str, count: int) -> str:
+    return "\n".join(text.strip().splitlines()[:count])
+
+
+def _explanation(problem: ProblemResult, checks: int = 3, lines: int = 8) -> str:
+    """What a student reads for a problem: likely bugs first, then the first failed checks."""
+    parts = [f"Likely bug: {bug}" for bug in problem.likely_bugs]
+    for failure in problem.failures[:checks]:
+        parts.append(f"{failure.nodeid}\n{_first_lines(failure.message, lines)}")
+    if len(problem.failures) > checks:
+        parts.append(f"... and {len(problem.failures) - checks} more failed checks")
+    if problem.status == "not attempted":
+        parts.append("Not attempted: the adapter raises NotImplementedError or is missing.")
+    if problem.status == "incomplete":
+        parts.append("Incomplete: some of this problem's adapters are not implemented.")
+    return "\n\n".join(parts)
+
+
+def render_terminal(report: GradeReport, console: Console) -> None:
+    table = Table(title=f"{report.submission}: {report.score:g} / {report.max_score:g} points")
+    for column in ("problem", "points", "status", "checks passed / failed / not implemented"):
+        table.add_column(column)
+    for problem in report.problems:
+        style = _STYLE.get(problem.status, "")
+        table.add_row(
+            problem.title,
+            f"{problem.points:g} / {problem.max_points:g}",
+            f"[{style}]{problem.status}[/{style}]",
+            f"{problem.passed} / {problem.failed} / {problem.not_implemented}",
+        )
+    console.print(table)
+    if report.unloadable:
+        console.print(f"[red]Nothing could be graded:[/red] {report.unloadable}")
+    if report.suite_problem:
+        console.print(f"[red]The check run itself had a problem:[/red] {report.suite_problem}")
+    for problem in report.problems:
+        if problem.failures and not report.unloadable:
+            console.rule(f"{problem.title}: {problem.status}")
+            console.print(_explanation(problem), markup=False, highlight=False)
+
+
+def to_json(report: GradeReport) -> str:
+    return json.dumps(report.as_dict(), indent=2)
+
+
+def to_junit(report: GradeReport) -> str:
+    suite = ET.Element(
+        "testsuite",
+        name=f"grade {report.submission}",
+        tests=str(len(report.problems)),
+        failures=str(sum(p.status != "passed" for p in report.problems)),
+        time=f"{report.seconds:.2f}",
+    )
+    for problem in report.problems:
+        case = ET.SubElement(suite, "testcase", classname="grade", name=problem.name)
+        case.set("time", "0")
+        if problem.status != "passed":
+            failure = ET.SubElement(
+                case, "failure", message=f"{problem.status}: {problem.points:g}/{problem.max_points:g}"
+            )
+            failure.text = _explanation(problem) or problem.status
+    return ET.tostring(suite, encoding="unicode")
+
+
+def to_gradescope(report: GradeReport) -> str:
+    """Gradescope autograder ``results.json``: one test per problem, visible to the student."""
+    tests = [
+        {
+            "name": problem.title,
+            "score": problem.points,
+            "max_score": problem.max_points,
+            "status": "passed" if problem.status == "passed" else "failed",
+            "output": _explanation(problem) or "All checks passed.",
+            "visibility": "visible",
+        }
+        for problem in report.problems
+    ]
+    output = f"Nothing could be graded: {report.unloadable}" if report.unloadable else ""
+    return json.dumps({"score": report.score, "output": output, "tests": tests}, indent=2)
+
+
+def to_markdown(report: GradeReport) -> str:
+    lines = [
+        f"## Grade: {report.score:g} / {report.max_score:g}",
+        "",
+        "| problem | points | status | checks passed / failed / not implemented |",
+        "|---|---|---|---|",
+    ]
+    for p in report.problems:
+        counts = f"{p.passed} / {p.failed} / {p.not_implemented}"
+        lines.append(f"| {p.title} | {p.points:g} / {p.max_points:g} | {p.status} | {counts} |")
+    if report.unloadable:
+        lines += ["", f"**Nothing could be graded:** {report.unloadable}"]
+    for problem in report.problems:
+        if problem.failures and not report.unloadable:
+            lines += [
+                "",
+                f"<details><summary>{problem.title}: {problem.status}</summary>",
+                "",
+                "```",
+                _explanation(problem),
+                "```",
+                "</details>",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+_WRITERS = {
+    "json": ("grade.json", to_json),
+    "junit": ("junit.xml", to_junit),
+    "gradescope": ("results.json", to_gradescope),
+    "markdown": ("summary.md", to_markdown),
+}
+
+
+def write_reports(report: GradeReport, directory: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in formats:
+        filename, render = _WRITERS[name]
+        path = directory / filename
+        path.write_text(render(report))
+        written.append(path)
+    return written
