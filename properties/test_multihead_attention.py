@@ -25,11 +25,11 @@ from properties.strategies import (
     broadcastable_shapes,
     make_tensor,
     noncontiguous,
+    rope_thetas,
     seeds,
 )
 
 MAX_SEQ_LEN = 64
-THETAS = st.sampled_from([10000.0, 500.0, 1e6, 3.5])
 # A law that holds for both adapters draws which one each example calls: each gets about half the examples
 # for half the cost of a parametrization.
 ADAPTER = st.booleans()
@@ -70,7 +70,7 @@ def attention_problems(draw: st.DrawFn, dtype, device, min_lead_dims: int = 0, m
     num_heads, d_model = draw(attention_layouts())
     lead = draw(batch_shapes(min_dims=min_lead_dims))
     seq = draw(st.integers(min_seq, 8))
-    theta = draw(THETAS)
+    theta = draw(rope_thetas())
     seed = draw(seeds())
     generator = torch.Generator().manual_seed(seed + len(ATTENTION_WEIGHT_NAMES) + 1)
     return Problem(

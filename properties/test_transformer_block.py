@@ -24,11 +24,11 @@ from properties.strategies import (
     make_tensor,
     noncontiguous,
     norm_gain,
+    rope_thetas,
     seeds,
 )
 
 NORM_EPS = 1e-5  # SPEC §1: every RMSNorm of the course model
-THETAS = st.sampled_from([10000.0, 500.0, 1e6, 3.5])
 # Zeroing one of these silences a residual branch: its output is exactly 0 whatever its input.
 BRANCH_OUTPUT = {"attention": "attn.output_proj.weight", "ffn": "ffn.w2.weight"}
 BRANCH_NORM = {"attention": "ln1.weight", "ffn": "ln2.weight"}
@@ -63,7 +63,7 @@ def block_problems(draw: st.DrawFn, dtype, device, min_seq: int = 1) -> BlockPro
     lead = draw(batch_shapes())
     seq = draw(st.integers(min_seq, 8))
     max_seq_len = draw(st.integers(seq, 16))
-    theta = draw(THETAS)
+    theta = draw(rope_thetas())
     seed = draw(seeds())
     return BlockProblem(
         num_heads=num_heads,

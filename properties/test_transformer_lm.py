@@ -20,12 +20,12 @@ from properties.strategies import (
     WIDE_FLOATS,
     attention_layouts,
     lm_weights,
+    rope_thetas,
     seeds,
     token_ids,
 )
 
 NORM_EPS = 1e-5  # SPEC §1: every RMSNorm of the course model
-THETAS = st.sampled_from([10000.0, 500.0, 1e6, 3.5])
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def lm_problems(draw: st.DrawFn, dtype, device, min_seq: int = 1) -> LMProblem:
     batch = draw(st.integers(1, 3))
     seq = draw(st.integers(min_seq, 8))
     context_length = draw(st.integers(seq, 16))
-    rope_theta = draw(THETAS)
+    rope_theta = draw(rope_thetas())
     index_dtype = draw(st.sampled_from(INDEX_DTYPES))
     seed = draw(seeds())
     generator = torch.Generator().manual_seed(seed)
