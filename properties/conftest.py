@@ -19,6 +19,6 @@ settings.register_profile("grading", max_examples=50, derandomize=True, database
 # "catalog" (bug runs) skips shrinking: which property fails matters, not the smallest example.
 # "catalog-repeat" (correct implementations, 20 seeds): 2 examples a test and seed, 40 in all (a fast run: 25).
 _NO_SHRINK = (Phase.explicit, Phase.generate, Phase.target)
-settings.register_profile("catalog", max_examples=25, database=None, phases=_NO_SHRINK, **_COMMON)
+settings.register_profile("catalog", max_examples=10, database=None, phases=_NO_SHRINK, **_COMMON)
 settings.register_profile("catalog-repeat", max_examples=2, database=None, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))

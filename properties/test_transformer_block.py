@@ -116,12 +116,13 @@ def test_output_has_the_input_shape_dtype_and_device(implementation, device, dty
     )
 
 
-@pytest.mark.parametrize("dtype", ALL_FLOATS)
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
 @given(data=st.data())
 def test_zeroed_output_projections_make_the_block_the_identity(implementation, device, dtype, data):
     """With attn.output_proj = 0 and ffn.w2 = 0 both residual branches add exactly 0: block(x) = x.
 
-    A norm on the residual stream itself (post-norm) or a missing residual connection breaks it.
+    A norm on the residual stream itself (post-norm) or a missing residual connection breaks it. Exact in
+    every dtype, but float16/bfloat16 add nothing here that the dtype test does not check, at 2.5× the cost.
     """
     problem = draw_block_problem(data, dtype, device)
     assert_law(
