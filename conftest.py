@@ -14,6 +14,10 @@ from tools.sandbox import SandboxedAdapters
 
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
 
+# The suites' tensors are tiny: intra-op threads only add overhead, and on two cores an OpenMP team
+# makes a float16 CPU matmul take ~20 ms instead of ~4 µs.
+torch.set_num_threads(1)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -174,6 +174,34 @@ def test_large_finite_inputs(implementation, device, dtype, data):
     assert_law(total, torch.ones_like(total), law, tol=_sum_tolerance(dtype, shape[dim]), inputs={"x": x, "dim": dim})
 
 
+# float64's comparison tolerance (SPEC §5, 1e-7) sits above float32's rounding (2^-24 ≈ 6e-8), so it lets a
+# float64 softmax computed in float32 through. The definition evaluated in float64 errs by a few units of 2^-53
+# (< 1e-15 relative for these sizes); 1e-12 leaves a thousandfold margin and still rejects float32 arithmetic.
+FLOAT64_PRECISION = Tolerance(1e-12, 0.0, "float64 arithmetic: a few units of 2^-53, with a 1000x margin")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64])  # a parameter, so that --dtypes can deselect it
+@given(data=st.data())
+def test_float64_keeps_float64_precision(implementation, device, dtype, data):
+    """float64 softmax(x, dim) equals exp(x - max) / Σ exp(x - max) evaluated in float64, to 1e-12 relative.
+
+    Inputs are off any grid (|x| ≤ 12), so an implementation that rounds to float32 anywhere is off by ~1e-7.
+    """
+    shape = data.draw(shapes(max_dims=3), label="shape")
+    dim = _dim(data, shape)
+    x = make_tensor(data.draw(seeds(), label="seed"), shape, dtype, device, scale=4.0).clamp(-12, 12)
+    p = implementation("run_softmax")(x, dim)
+    assert_tensor(p, "softmax keeps the input's shape and dtype", shape=shape, dtype=dtype, inputs={"x": x})
+    exps = (x - x.amax(dim=dim, keepdim=True)).exp()
+    assert_law(
+        p,
+        exps / exps.sum(dim=dim, keepdim=True),
+        f"float64 softmax(x, dim={dim}) is computed in float64",
+        tol=FLOAT64_PRECISION,
+        inputs={"x": x, "dim": dim},
+    )
+
+
 @pytest.mark.parametrize("dtype", ALL_FLOATS)
 @given(data=st.data(), layout=st.sampled_from(LAYOUTS))
 def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):

@@ -1,7 +1,8 @@
-"""Unit tests of ``tools.catalog``: JUnit parsing, verdicts, exit status, discovery, deselection, timeouts, the CLI.
+"""Unit tests of ``tools.catalog``: JUnit parsing, per-seed runs, verdicts, exit status, discovery,
+deselection, planning, retries, timeouts, seeds and kills inside a process, the CLI.
 
-No test here runs the property suite: the runner is exercised on a tiny fake
-suite (a conftest and one test module in a temporary folder, no torch) or
+No test here runs the property suite: the runner is exercised on tiny fake
+suites (a conftest and a few test modules in a temporary folder, no torch) or
 replaced by a function returning canned runs.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,23 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
     <error message="failed on setup with ImportError">E   ImportError</error>
   </testcase>
   <testcase classname="properties.test_strategies" name="test_shapes" time="0.0"/>
+  <testcase classname="properties.test_differential" name="test_matches[impl.rope_bug]" time="0.0">
+    <skipped type="pytest.skip" message="{spared} 3 properties">tools/catalog.py:1: {spared} 3 properties</skipped>
+  </testcase>
+</testsuite></testsuites>
+""".replace("{spared}", catalog.SPARED)
+
+# A report of a repeated (correct) process: Hypothesis tests once per seed, the others once.
+JUNIT_SEEDS = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest" failures="1" tests="6">
+  <testcase classname="properties.test_rope" name="test_norm[impl.einsum-seed.0]" time="0.5"/>
+  <testcase classname="properties.test_rope" name="test_norm[impl.einsum-seed.1]" time="0.5">
+    <failure message="AssertionError: law broken at seed 1">traceback</failure>
+  </testcase>
+  <testcase classname="properties.test_rope" name="test_fixed[float32-impl.einsum]" time="0.25"/>
+  <testcase classname="properties.test_rope" name="test_norm[impl.other-seed.0]" time="0.5"/>
+  <testcase classname="properties.test_rope" name="test_norm[impl.other-seed.1]" time="0.5"/>
+  <testcase classname="properties.test_rope" name="test_fixed[float32-impl.other]" time="0.25"/>
 </testsuite></testsuites>
 """
 
@@ -53,52 +72,90 @@ def _correct(*runs: Run, name: str = "einsum") -> Entry:
 # ---------------------------------------------------------------- JUnit
 
 
-def test_split_implementation_takes_the_impl_part_out_of_a_test_name():
-    assert catalog.split_implementation("test_x[float32-impl.einsum]") == ("test_x[float32]", "einsum")
-    assert catalog.split_implementation("test_x[impl.a_b-float16]") == ("test_x[float16]", "a_b")
-    assert catalog.split_implementation("test_x[impl.a]") == ("test_x", "a")
-    assert catalog.split_implementation("test_x[-1000.0-impl.a]") == ("test_x[-1000.0]", "a")
-    assert catalog.split_implementation("test_x[float32]") == ("test_x[float32]", None)
-    assert catalog.split_implementation("test_x") == ("test_x", None)
+def test_split_parameters_takes_the_impl_part_out_of_a_test_name():
+    assert catalog.split_parameters("test_x[float32-impl.einsum]") == ("test_x[float32]", "einsum", None)
+    assert catalog.split_parameters("test_x[impl.a_b-float16]") == ("test_x[float16]", "a_b", None)
+    assert catalog.split_parameters("test_x[impl.a]") == ("test_x", "a", None)
+    assert catalog.split_parameters("test_x[-1000.0-impl.a]") == ("test_x[-1000.0]", "a", None)
+    assert catalog.split_parameters("test_x[float32]") == ("test_x[float32]", None, None)
+    assert catalog.split_parameters("test_x") == ("test_x", None, None)
+
+
+def test_split_parameters_takes_the_seed_part_out_too():
+    assert catalog.split_parameters("test_x[float32-impl.einsum-seed.3]") == ("test_x[float32]", "einsum", 3)
+    assert catalog.split_parameters("test_x[impl.a-seed.12]") == ("test_x", "a", 12)
+    assert catalog.split_parameters("test_x[seed.4]") == ("test_x", None, 4)
+    # Only ``seed.`` and digits is the plugin's part; a parameter value that merely looks alike stays.
+    assert catalog.split_parameters("test_x[seed.x-impl.a]") == ("test_x[seed.x]", "a", None)
 
 
 def test_parse_junit_names_outcomes_messages_and_implementations():
     cases = catalog.parse_junit(JUNIT)
     assert cases == [
-        Case("test_rope::test_norm[float32]", "einsum", "passed"),
+        Case("test_rope::test_norm[float32]", "einsum", "passed", seconds=0.1),
         Case(
             "test_rope::test_shift[float32]",
             "rope_bug",
             "failed",
             "AssertionError: law broken: rope keeps norms\n  inputs: x (2, 4)\n  third",
+            0.2,
         ),
-        Case("test_rope.TestPairs::test_pairs", "rope_bug", "failed", "plain text only"),
+        Case("test_rope.TestPairs::test_pairs", "rope_bug", "failed", "plain text only", 0.1),
         Case("test_softmax::test_sum[-1000.0]", "einsum", "skipped", "not implemented"),
         Case("test_softmax::test_fixture", "einsum", "error", "failed on setup with ImportError"),
         Case("test_strategies::test_shapes", None, "passed"),
+        # The plugin's own skip is no ordinary skip: the test never ran against an already killed bug.
+        Case("test_differential::test_matches", "rope_bug", "spared", f"{catalog.SPARED} 3 properties"),
+    ]
+
+
+def test_parse_junit_reads_the_seed_of_a_repeated_test():
+    cases = catalog.parse_junit(JUNIT_SEEDS)
+    assert [(case.test, case.implementation, case.seed) for case in cases[:3]] == [
+        ("test_rope::test_norm", "einsum", 0),
+        ("test_rope::test_norm", "einsum", 1),
+        ("test_rope::test_fixed[float32]", "einsum", None),
     ]
 
 
 def test_runs_from_cases_splits_one_report_by_implementation():
-    runs = catalog.runs_from_cases(catalog.parse_junit(JUNIT), ["rope_bug", "einsum", "gone"], 3, 9.0, {"gone": "E"})
-    assert runs["rope_bug"].status == "failed"
-    assert [failure.test for failure in runs["rope_bug"].failures] == [
+    runs = catalog.runs_from_cases(catalog.parse_junit(JUNIT), ["rope_bug", "einsum", "gone"], (3,), {"gone": "E"})
+    (rope_bug,) = runs["rope_bug"]
+    assert (rope_bug.seed, rope_bug.status) == (3, "failed")
+    assert [failure.test for failure in rope_bug.failures] == [
         "test_rope::test_shift[float32]",
         "test_rope.TestPairs::test_pairs",
     ]
-    assert runs["rope_bug"].tests == 2
-    einsum = runs["einsum"]
-    assert (einsum.status, einsum.tests, einsum.skipped, einsum.failures) == ("failed", 3, 1, ())
+    # The spared case is counted as spared, neither as a test that passed nor as a skip.
+    assert (rope_bug.tests, rope_bug.skipped, rope_bug.spared) == (2, 0, 1)
+    assert rope_bug.seconds == pytest.approx(0.3)  # its own cases' time, not the whole process's
+    (einsum,) = runs["einsum"]
+    assert (einsum.status, einsum.tests, einsum.skipped, einsum.spared, einsum.failures) == ("failed", 3, 1, 0, ())
     assert einsum.errors == (FailedTest("test_softmax::test_fixture", "failed on setup with ImportError"),)
-    assert runs["gone"] == Run(3, "broken", 9.0, detail="could not be loaded: E")
+    assert runs["gone"] == [Run(3, "broken", 0.0, detail="could not be loaded: E")]
+
+
+def test_runs_from_cases_gives_each_seed_its_own_run():
+    cases = catalog.parse_junit(JUNIT_SEEDS)
+    runs = catalog.runs_from_cases(cases, ["einsum", "other", "gone"], (0, 1), {"gone": "E"})
+    einsum = runs["einsum"]
+    assert [run.seed for run in einsum] == [0, 1]
+    # The seedless test ran once but belongs to every seed's run; the seeded failure only to seed 1's.
+    assert [(run.status, run.tests) for run in einsum] == [("passed", 2), ("failed", 2)]
+    assert einsum[0].clean
+    assert einsum[1].failures == (FailedTest("test_rope::test_norm", "AssertionError: law broken at seed 1"),)
+    assert [run.seconds for run in einsum] == [0.75, 0.75]
+    assert [(run.seed, run.clean, run.tests) for run in runs["other"]] == [(0, True, 2), (1, True, 2)]
+    assert [(run.seed, run.status) for run in runs["gone"]] == [(0, "broken"), (1, "broken")]
 
 
 def test_a_failure_of_a_test_shared_by_all_implementations_is_an_error_of_each():
     cases = [Case("test_strategies::test_shapes", None, "failed", "boom"), Case("m::t", "a", "passed")]
-    run = catalog.runs_from_cases(cases, ["a"], 0, 1.0, {})["a"]
-    assert run.failures == ()
-    assert run.errors == (FailedTest("test_strategies::test_shapes (shared)", "boom"),)
-    assert not run.clean
+    runs = catalog.runs_from_cases(cases, ["a"], (0, 1), {})["a"]
+    for run in runs:  # of every seed too: the shared test ran for all of them
+        assert run.failures == ()
+        assert run.errors == (FailedTest("test_strategies::test_shapes (shared)", "boom"),)
+        assert not run.clean
 
 
 def test_collapse_parameters_groups_one_property():
@@ -116,6 +173,12 @@ def test_a_bug_failed_by_tests_is_killed_and_names_them():
     assert entry.killers == tuple(failure.test for failure in failures)
     assert entry.verdict.startswith("killed by 5 (5 tests): test_rope::test_0, test_rope::test_1, test_rope::test_2")
     assert entry.verdict.endswith("(+2)")
+
+
+def test_a_killed_bugs_verdict_counts_the_tests_it_was_spared():
+    entry = _bug(_run(failures=[FailedTest("m::t[float32]", "x")], spared=4), _run(spared=2, seed=1))
+    assert entry.ok
+    assert entry.verdict == "killed by 1 (1 tests, 6 more spared): m::t"
 
 
 def test_a_bug_nothing_fails_survives():
@@ -265,19 +328,45 @@ def test_only_tests_that_provably_miss_every_overridden_adapter_are_deselected()
 # ---------------------------------------------------------------- planning and running
 
 
-def test_plan_groups_bugs_and_runs_all_correct_implementations_per_seed(monkeypatch):
+def test_plan_groups_bugs_and_runs_all_correct_implementations_in_seed_chunks(monkeypatch):
     monkeypatch.setattr(catalog, "BUGS_PER_PROCESS", 2)
+    monkeypatch.setattr(catalog, "SEEDS_PER_PROCESS", 2)
     bugs = [_bug(name=f"b{i}") for i in range(5)]
-    tasks = catalog.plan([*bugs, _correct(name="c1"), _correct(name="c2")], runs=3, bug_seed=7)
-    assert [(task.names, task.seed, task.profile, task.select) for task in tasks] == [
-        (("b0", "b3"), 7, "catalog", True),
-        (("b1", "b4"), 7, "catalog", True),
-        (("b2",), 7, "catalog", True),
-        (("c1", "c2"), 0, "catalog-repeat", False),
-        (("c1", "c2"), 1, "catalog-repeat", False),
-        (("c1", "c2"), 2, "catalog-repeat", False),
+    tasks = catalog.plan([*bugs, _correct(name="c1"), _correct(name="c2")], runs=5, bug_seed=7, kills=2)
+    assert [(task.names, task.seeds, task.profile, task.select, task.kills, task.repeat) for task in tasks] == [
+        (("b0", "b3"), (7,), "catalog", True, 2, False),
+        (("b1", "b4"), (7,), "catalog", True, 2, False),
+        (("b2",), (7,), "catalog", True, 2, False),
+        # Every seed 0 … runs-1 exactly once; correct implementations are never spared.
+        (("c1", "c2"), (0, 1), "catalog-repeat", False, 0, True),
+        (("c1", "c2"), (2, 3), "catalog-repeat", False, 0, True),
+        (("c1", "c2"), (4,), "catalog-repeat", False, 0, True),
     ]
-    assert all(not task.select for task in catalog.plan(bugs, runs=1, bug_seed=0, full=True))
+    full = catalog.plan(bugs, runs=1, bug_seed=0, full=True)
+    assert all(not task.select and task.kills == catalog.DEFAULT_KILLS for task in full)
+
+
+def test_task_split_takes_entries_apart_first_then_seeds():
+    a, b = _correct(name="a"), _correct(name="b")
+    task = Task((a, b), (0, 1, 2), "catalog-repeat", select=False, repeat=True)
+    parts = task.split()
+    assert [(part.names, part.seeds) for part in parts] == [(("a",), (0, 1, 2)), (("b",), (0, 1, 2))]
+    assert all((part.profile, part.select, part.repeat) == ("catalog-repeat", False, True) for part in parts)
+    assert [(part.names, part.seeds) for part in parts[0].split()] == [(("a",), (0,)), (("a",), (1,)), (("a",), (2,))]
+    assert all(part.repeat for part in parts[0].split())  # a lone seed still runs the way it ran in the chunk
+    assert Task((a,), (0,), "catalog").split() == []
+
+
+def test_task_command_and_environment_carry_seeds_and_kills(tmp_path):
+    bug = Task((_bug(),), (7,), "catalog", kills=3)
+    command, env = catalog.build_command(bug, tmp_path / "r.xml"), catalog.task_environment(bug, tmp_path / "n")
+    assert "--hypothesis-seed=7" in command
+    assert (env[catalog.SEEDS_ENV], env[catalog.KILLS_ENV], env["HYPOTHESIS_PROFILE"]) == ("", "3", "catalog")
+    repeated = Task((_correct(),), (0, 1), "catalog-repeat", select=False, repeat=True)
+    command, env = catalog.build_command(repeated, tmp_path / "r.xml"), catalog.task_environment(repeated, tmp_path)
+    # The plugin seeds each repeated test itself; a global --hypothesis-seed would override nothing but confuse.
+    assert not any(part.startswith("--hypothesis-seed") for part in command)
+    assert (env[catalog.SEEDS_ENV], env[catalog.KILLS_ENV]) == ("0,1", "0")
 
 
 def test_correct_profile_draws_the_examples_the_docstring_promises():
@@ -294,18 +383,20 @@ def test_run_catalog_reports_progress_retries_a_broken_group_singly_and_survives
     entries = [_bug(name="good"), _bug(name="hangs"), _correct(name="c"), _bug(name="boom")]
     seen: list[tuple[str, ...]] = []
 
-    def fake_run(task: Task) -> dict[str, Run]:
+    def fake_run(task: Task) -> dict[str, list[Run]]:
         seen.append(task.names)
         if "boom" in task.names and len(task.names) == 1:
             raise RuntimeError("disk full")
         if "hangs" in task.names:
-            return {name: Run(task.seed, "timeout", 5.0, detail="no result within 5 s") for name in task.names}
-        return {name: _run(failures=[FailedTest("m::t", "x")], seed=task.seed) for name in task.names}
+            return catalog._all(task, "timeout", 5.0, "no result within 5 s")
+        return {
+            name: [_run(failures=[FailedTest("m::t", "x")], seed=seed) for seed in task.seeds] for name in task.names
+        }
 
     progress = []
     result = catalog.run_catalog(entries, runs=2, jobs=2, run=fake_run, on_progress=lambda *a: progress.append(a))
     assert sorted(seen) == sorted(
-        [("good", "hangs", "boom"), ("good",), ("hangs",), ("boom",), ("c",), ("c",)]  # the group, then singly
+        [("good", "hangs", "boom"), ("good",), ("hangs",), ("boom",), ("c",)]  # the group, then singly
     )
     by_name = {entry.name: entry for entry in result.entries}
     assert by_name["good"].ok
@@ -314,16 +405,42 @@ def test_run_catalog_reports_progress_retries_a_broken_group_singly_and_survives
     assert [run.seed for run in by_name["c"].runs] == [0, 1]
     assert not by_name["c"].ok
     assert {entry.name for entry, _, _ in progress if entry is not None} == {"good", "hangs", "boom", "c"}
-    assert progress[-1][1:] == (6, 6)
+    assert progress[-1][1:] == (5, 5)
     assert result.exit_status == 1
 
 
+def test_run_catalog_retries_a_broken_seed_chunk_seed_by_seed():
+    entries = [_correct(name="c1"), _correct(name="c2")]
+    seen: list[tuple[tuple[str, ...], tuple[int, ...]]] = []
+
+    def fake_run(task: Task) -> dict[str, list[Run]]:
+        seen.append((task.names, task.seeds))
+        if 1 in task.seeds:  # seed 1 hangs whichever process draws it
+            return catalog._all(task, "timeout", 5.0, "no result within 5 s")
+        return {name: [_run(status="passed", seed=seed) for seed in task.seeds] for name in task.names}
+
+    progress = []
+    result = catalog.run_catalog(entries, runs=3, jobs=2, run=fake_run, on_progress=lambda *a: progress.append(a))
+    assert sorted(seen) == sorted(
+        [(("c1", "c2"), (0, 1, 2)), (("c1",), (0, 1, 2)), (("c2",), (0, 1, 2))]  # the chunk, then each entry,
+        + [((name,), (seed,)) for name in ("c1", "c2") for seed in (0, 1, 2)]  # then each entry's seeds
+    )
+    for entry in result.entries:
+        # One run per seed: the broken attempts are replaced, not added; only seed 1 is blamed.
+        assert [(run.seed, run.status) for run in entry.runs] == [(0, "passed"), (1, "timeout"), (2, "passed")]
+        assert entry.verdict == "2/3 runs clean; seed 1: TIMEOUT no result within 5 s"
+    reported = [entry.name for entry, _, _ in progress if entry is not None]
+    assert sorted(reported) == ["c1", "c2"]  # each once, when all its runs are in
+    assert progress[-1][1:] == (9, 9)
+    assert result.settings["processes"] == 9
+
+
 def test_a_hung_run_is_killed_at_its_timeout_and_reported():
-    task = Task((_bug(name="hangs"),), 0, "catalog")
+    task = Task((_bug(name="hangs"),), (0, 1), "catalog-repeat", repeat=True)
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
     runs = catalog.run_task(task, timeout=0.5, command_for=lambda task, junit: sleeper)
-    assert runs["hangs"].status == "timeout"
-    assert runs["hangs"].seconds < 30
+    assert [(run.seed, run.status) for run in runs["hangs"]] == [(0, "timeout"), (1, "timeout")]
+    assert all(run.seconds < 30 for run in runs["hangs"])
 
 
 FAKE_CONFTEST = """
@@ -348,6 +465,44 @@ def test_without_adapters():
     assert True
 """
 
+# Logs every drawn example with the test's id (which holds ``impl.NAME-seed.N``), so the draws of each seed show.
+FAKE_SEEDED_TESTS = """
+import os
+
+from hypothesis import given, settings, strategies as st
+
+@settings(max_examples=4, database=None)
+@given(x=st.integers(0, 10**12))
+def test_linear_doubles_any(adapters, x):
+    run = os.environ["PYTEST_CURRENT_TEST"].split("[", 1)[1].split("]", 1)[0]
+    with open("draws.txt", "a") as log:
+        log.write(f"{run} {x}\\n")
+    assert adapters.run_linear(x) == 2 * x
+
+def test_linear_doubles(adapters):
+    assert adapters.run_linear(2) == 4
+"""
+
+# Alphabetically the differential module would run first; the plugin runs it last, after the named laws.
+FAKE_LAWS = """
+def test_linear_doubles(adapters):
+    assert adapters.run_linear(2) == 4, "law broken: run_linear doubles"
+
+def test_linear_keeps_zero(adapters):
+    assert adapters.run_linear(0) == 0
+
+def test_softmax_is_identity(adapters):
+    assert adapters.run_softmax(3) == 3
+
+def test_without_adapters():
+    assert True
+"""
+
+FAKE_DIFFERENTIAL = """
+def test_matches_reference(adapters):
+    assert adapters.run_linear(5) == 10, "differs from the reference"
+"""
+
 GOOD = '"""Fine."""\ndef run_linear(x):\n    return 2 * x\n\ndef run_softmax(x):\n    return x\n'
 BAD_LINEAR = '"""Triples."""\ndef run_linear(x):\n    return 3 * x\n\ndef run_softmax(x):\n    return x\n'
 # Overrides only run_softmax, correctly: the linear test cannot see it and is deselected.
@@ -358,6 +513,9 @@ SOFTMAX_ONLY = '"""Only softmax."""\ndef run_linear(x):\n    return 3 * x\n\ndef
 def fake_suite(tmp_path: Path) -> Path:
     _write(tmp_path / "conftest.py", FAKE_CONFTEST)
     _write(tmp_path / "suite" / "test_fake.py", FAKE_TESTS)
+    _write(tmp_path / "seeded" / "test_seeded.py", FAKE_SEEDED_TESTS)
+    _write(tmp_path / "kills" / "test_laws.py", FAKE_LAWS)
+    _write(tmp_path / "kills" / "test_differential.py", FAKE_DIFFERENTIAL)
     (tmp_path / "empty").mkdir()
     return tmp_path
 
@@ -368,13 +526,53 @@ def test_one_process_tests_several_entries_and_deselects_what_a_bug_cannot_reach
         Entry("softmax_only", "bug", str(_write(fake_suite / "softmax_only.py", SOFTMAX_ONLY)), "", ("run_softmax",)),
         Entry("good", "bug", str(_write(fake_suite / "good.py", GOOD)), "", ("run_linear", "run_softmax")),
     )
-    runs = catalog.run_task(Task(entries, 0, "catalog"), timeout=120, cwd=fake_suite, suite="suite")
-    assert runs["bad"].status == "failed"
-    assert [failure.test for failure in runs["bad"].failures] == ["suite.test_fake::test_linear_doubles"]
-    assert "law broken: run_linear doubles" in runs["bad"].failures[0].message
-    assert runs["bad"].tests == 1  # its softmax test was deselected: bad.py's run_softmax is not the bug
-    assert runs["softmax_only"].clean and runs["softmax_only"].tests == 1
-    assert runs["good"].clean and runs["good"].tests == 2
+    runs = catalog.run_task(Task(entries, (0,), "catalog"), timeout=120, cwd=fake_suite, suite="suite")
+    (bad,), (softmax_only,), (good,) = runs["bad"], runs["softmax_only"], runs["good"]
+    assert (bad.seed, bad.status) == (0, "failed")
+    assert [failure.test for failure in bad.failures] == ["suite.test_fake::test_linear_doubles"]
+    assert "law broken: run_linear doubles" in bad.failures[0].message
+    assert bad.tests == 1  # its softmax test was deselected: bad.py's run_softmax is not the bug
+    assert softmax_only.clean and softmax_only.tests == 1
+    assert good.clean and good.tests == 2
+
+
+def test_a_repeated_process_runs_each_hypothesis_test_once_per_seed(fake_suite):
+    entries = (
+        Entry("good", "correct", str(_write(fake_suite / "good.py", GOOD)), ""),
+        Entry("twin", "correct", str(_write(fake_suite / "twin.py", GOOD)), ""),
+    )
+    task = Task(entries, (3, 4), "catalog-repeat", select=False, repeat=True)
+    runs = catalog.run_task(task, timeout=120, cwd=fake_suite, suite="seeded")
+    for name in ("good", "twin"):
+        # Each seed's run: the Hypothesis test at that seed plus the plain test, which ran once.
+        assert [(run.seed, run.clean, run.tests) for run in runs[name]] == [(3, True, 2), (4, True, 2)]
+    draws: dict[str, list[str]] = {}
+    for line in (fake_suite / "draws.txt").read_text().splitlines():
+        run, value = line.split()
+        draws.setdefault(run, []).append(value)
+    assert sorted(draws) == ["impl.good-seed.3", "impl.good-seed.4", "impl.twin-seed.3", "impl.twin-seed.4"]
+    # The seed, not chance, decides the draws: one seed draws alike for both entries, two seeds differ.
+    assert draws["impl.good-seed.3"] == draws["impl.twin-seed.3"]
+    assert draws["impl.good-seed.4"] == draws["impl.twin-seed.4"]
+    assert draws["impl.good-seed.3"] != draws["impl.good-seed.4"]
+
+
+def test_a_killed_bug_is_spared_its_remaining_tests(fake_suite):
+    entries = (
+        Entry("bad", "bug", str(_write(fake_suite / "bad.py", BAD_LINEAR)), "", ("run_linear",)),
+        Entry("good", "bug", str(_write(fake_suite / "good.py", GOOD)), "", ("run_linear", "run_softmax")),
+    )
+    # select=False (--full): nothing is deselected, so every spared test is one that would have run.
+    task = Task(entries, (0,), "catalog", select=False, kills=1)
+    runs = catalog.run_task(task, timeout=120, cwd=fake_suite, suite="kills")
+    (bad,), (good,) = runs["bad"], runs["good"]
+    # The first named law killed it; the other two laws and the differential test never ran.
+    assert [failure.test for failure in bad.failures] == ["kills.test_laws::test_linear_doubles"]
+    assert (bad.tests, bad.skipped, bad.spared) == (1, 0, 3)
+    verdict = replace(entries[0], runs=(bad,)).verdict
+    assert verdict == "killed by 1 (1 tests, 3 more spared): kills.test_laws::test_linear_doubles"
+    # Sparing is per implementation: one never killed runs everything.
+    assert good.clean and (good.tests, good.spared) == (4, 0)
 
 
 def test_an_unloadable_entry_is_broken_not_killed(fake_suite):
@@ -382,17 +580,17 @@ def test_an_unloadable_entry_is_broken_not_killed(fake_suite):
         Entry("good", "correct", str(_write(fake_suite / "good.py", GOOD)), ""),
         Entry("syntax", "correct", str(_write(fake_suite / "syntax.py", "def (:\n")), ""),
     )
-    runs = catalog.run_task(Task(entries, 1, "catalog-repeat", False), timeout=120, cwd=fake_suite, suite="suite")
-    assert runs["good"].clean
-    assert runs["syntax"].status == "broken"
-    assert "could not be loaded" in runs["syntax"].detail
+    runs = catalog.run_task(Task(entries, (1,), "catalog-repeat", False), timeout=120, cwd=fake_suite, suite="suite")
+    assert runs["good"][0].clean
+    assert [(run.seed, run.status) for run in runs["syntax"]] == [(1, "broken")]
+    assert "could not be loaded" in runs["syntax"][0].detail
 
 
 def test_run_task_without_tests_is_broken(fake_suite):
     entry = Entry("good", "bug", str(_write(fake_suite / "good.py", GOOD)), "", ("run_linear",))
-    runs = catalog.run_task(Task((entry,), None, "catalog"), timeout=120, cwd=fake_suite, suite="empty")
-    assert runs["good"].status == "broken"
-    assert runs["good"].detail.startswith("pytest exit 5")
+    runs = catalog.run_task(Task((entry,), (), "catalog"), timeout=120, cwd=fake_suite, suite="empty")
+    assert [(run.seed, run.status) for run in runs["good"]] == [(None, "broken")]
+    assert runs["good"][0].detail.startswith("pytest exit 5")
 
 
 # ---------------------------------------------------------------- command line
@@ -403,10 +601,10 @@ def test_main_prints_writes_json_and_sets_the_exit_status(tmp_path, monkeypatch,
     _write(tmp_path / "bugs" / "rope_a.py", '"""Rotated the wrong pairs."""\ndef run_rope(): ...\n')
     _write(tmp_path / "correct" / "einsum.py", '"""Einsum everywhere."""\n')
 
-    def fake_run_task(task: Task, *, timeout: float) -> dict[str, Run]:
+    def fake_run_task(task: Task, *, timeout: float) -> dict[str, list[Run]]:
         if task.names == ("rope_a",):
-            return {"rope_a": _run(failures=[FailedTest("test_rope::test_pairs[float32]", "law broken")])}
-        return {name: _run(status="passed", seed=task.seed) for name in task.names}
+            return {"rope_a": [_run(failures=[FailedTest("test_rope::test_pairs[float32]", "law broken")])]}
+        return {name: [_run(status="passed", seed=seed) for seed in task.seeds] for name in task.names}
 
     monkeypatch.setattr(catalog, "run_task", fake_run_task)
     report = tmp_path / "catalog.json"
@@ -419,7 +617,7 @@ def test_main_prints_writes_json_and_sets_the_exit_status(tmp_path, monkeypatch,
     assert [entry["name"] for entry in data["entries"]] == ["rope_a", "einsum"]
     assert data["entries"][0]["killed_by"] == ["test_rope::test_pairs[float32]"]
 
-    survive = {"rope_a": _run(status="passed")}
+    survive = {"rope_a": [_run(status="passed")]}
     monkeypatch.setattr(catalog, "run_task", lambda task, *, timeout: survive)
     assert catalog.main(["--catalog", str(tmp_path), "--bugs"]) == 1
     assert "SURVIVED" in capsys.readouterr().out
@@ -429,3 +627,6 @@ def test_main_prints_writes_json_and_sets_the_exit_status(tmp_path, monkeypatch,
 def test_bad_arguments_are_usage_errors():
     with pytest.raises(SystemExit):
         catalog.parse_arguments(["--runs", "0"])
+    with pytest.raises(SystemExit):
+        catalog.parse_arguments(["--kills", "-1"])
+    assert catalog.parse_arguments([]).kills == catalog.DEFAULT_KILLS

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from tools.grade import grade_submission, main
-from tools.grader.reports import to_gradescope, to_json, to_junit, to_markdown
+from tools.grade import build_parser, grade_submission, main
+from tools.grader.reports import FORMATS, to_gradescope, to_json, to_junit, to_markdown
 from tools.grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from tools.grader.scoring import grade
 from tools.grader.suite_run import CheckOutcome
@@ -183,8 +184,9 @@ def test_hostile_submission_loses_only_the_affected_problem(tmp_path: Path, smal
 
 
 def test_grading_twice_gives_the_same_report(tmp_path: Path, small_rubric) -> None:
+    """Also when the second grade spreads the checks over two pytest workers."""
     submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
-    first, second = (grade_submission(submission, small_rubric, "cpu").as_dict() for _ in range(2))
+    first, second = (grade_submission(submission, small_rubric, "cpu", processes=n).as_dict() for n in (1, 2))
     for report in (first, second):
         report.pop("seconds")
     assert first == second
@@ -211,3 +213,26 @@ def test_batch_mode_grades_everything_and_writes_a_gradebook(tmp_path: Path) -> 
     assert rows["good.py"]["score"] == "1" and rows["repo_student"]["score"] == "1"
     assert rows["broken.py"]["score"] == "0" and "SyntaxError" in rows["broken.py"]["error"]
     assert (out / "good" / "results.json").is_file() and (out / "repo_student" / "junit.xml").is_file()
+
+
+def test_fail_under_turns_a_low_score_into_a_failing_exit_status(tmp_path: Path) -> None:
+    rubric = _write(tmp_path / "rubric.toml", SMALL_RUBRIC)
+    submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)  # 1 of 3 points
+    common = [str(submission), "--rubric", str(rubric), "--out", str(tmp_path / "out"), "--quiet"]
+    assert main([*common, "--fail-under", "1"]) == 0
+    assert main([*common, "--fail-under", "3"]) == 1
+
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "grade-on-push.yml"
+
+
+def test_the_ci_template_calls_the_grader_with_options_it_has() -> None:
+    """The workflow template's grade command parses, and the summary step reads a file the grader writes."""
+    lines = [line.strip().removeprefix("run:").strip() for line in TEMPLATE.read_text().splitlines()]
+    commands = [shlex.split(line) for line in lines if "tools.grade" in line]
+    assert commands, "the template no longer runs python -m tools.grade"
+    for command in commands:
+        options = build_parser().parse_args(command[command.index("tools.grade") + 1 :])
+        assert set(options.format.split(",")) <= set(FORMATS)
+        assert "markdown" in options.format.split(",")
+        assert f"{options.out.name}/summary.md" in TEMPLATE.read_text()  # what the job-summary step appends

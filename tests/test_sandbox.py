@@ -8,6 +8,7 @@ worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 from pathlib import Path
 
@@ -119,6 +120,19 @@ def test_misbehaviour_fails_the_call_and_the_next_call_still_works(hostile: Sand
         hostile.call(f"run_{case}", torch.ones(3))
     _softmax_still_works(hostile)
     assert not (GRADER_ROOT / "pwned.txt").exists()
+
+
+@pytest.mark.parametrize("case", ["hangs", "exits_the_process"])
+def test_an_adapter_that_hung_or_crashed_is_not_called_again(hostile: Sandbox, case: str) -> None:
+    """A second call fails at once with the first failure's reason, instead of costing another limit or restart."""
+    _, error, message = HOSTILE[case]
+    with contextlib.suppress(error):
+        hostile.call(f"run_{case}", torch.ones(3))
+    restarts = hostile.restarts  # a retried call would restart the killed worker
+    with pytest.raises(error, match=f"not called again.*{message}"):
+        hostile.call(f"run_{case}", torch.ones(3))
+    assert hostile.restarts == restarts
+    _softmax_still_works(hostile)
 
 
 def test_monkeypatching_torch_stays_in_the_worker(hostile: Sandbox) -> None:

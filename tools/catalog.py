@@ -62,7 +62,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,9 +73,16 @@ Kind = Literal["bug", "correct"]
 BUG_PROFILE, CORRECT_PROFILE = "catalog", "catalog-repeat"
 CORRECT_EXAMPLES = 2  # the examples per test of CORRECT_PROFILE (registered in properties/conftest.py)
 BUGS_PER_PROCESS = 12
-IMPL_PREFIX = "impl."
+SEEDS_PER_PROCESS = 5
+IMPL_PREFIX, SEED_PREFIX = "impl.", "seed."
+SEEDS_ENV = "CATALOG_SEEDS"  # comma-separated: every Hypothesis test runs once per seed, ids ``seed.N``
+_SEED_ARGUMENT = "catalog_hypothesis_seed"
 IMPLEMENTATIONS_ENV = "CATALOG_IMPLEMENTATIONS"  # JSON for the plugin: [{"name", "path", "adapters"}]
 NOTES_ENV = "CATALOG_NOTES"  # where the plugin writes {name: why it could not be loaded}
+KILLS_ENV = "CATALOG_KILLS"  # after this many killing properties an implementation's other tests are spared
+SPARED = "catalog: spared, already killed by"  # the skip reason of a spared test
+DEFAULT_KILLS = 3
+LAST_MODULES = ("test_differential",)  # run last in bug processes: it kills nearly every bug, naming no law
 # Environment the suite reads that would make one machine's catalog differ from another's.
 _SUITE_ENV = ("TRANSFORMER_IMPL", "REFERENCE_TEST_DTYPES", "REFERENCE_TEST_DEVICE", "HYPOTHESIS_PROFILE")
 MESSAGE_LINES = 3
@@ -117,7 +124,8 @@ class Run:
     ``status``: ``passed`` (its tests passed or skipped), ``failed`` (some
     failed or errored), ``timeout`` (killed after the limit) or ``broken`` (no
     usable report: pytest crashed, found no tests or could not load the
-    implementation; ``detail`` says why).
+    implementation; ``detail`` says why). ``seconds``: what its own tests took
+    (a timed-out or broken process: its whole wall time).
     """
 
     seed: int | None
@@ -128,6 +136,7 @@ class Run:
     failures: tuple[FailedTest, ...] = ()
     errors: tuple[FailedTest, ...] = ()
     detail: str = ""
+    spared: int = 0  # tests not run because the implementation was already killed (``--kills``)
 
     @property
     def clean(self) -> bool:
@@ -231,7 +240,9 @@ def _bug_verdict(entry: Entry) -> str:
     killers = entry.killers
     if killers:
         properties = collapse_parameters(killers)
-        return f"killed by {len(properties)} ({len(killers)} tests): {_short_list(properties)}"
+        spared = sum(run.spared for run in entry.runs)
+        stopped = f", {spared} more spared" if spared else ""
+        return f"killed by {len(properties)} ({len(killers)} tests{stopped}): {_short_list(properties)}"
     run = entry.runs[0]
     if run.status == "timeout":
         return f"TIMED OUT after {run.seconds:.0f} s, nothing failed before"
@@ -336,6 +347,15 @@ def pytest_generate_tests(metafunc) -> None:
             ids.append(IMPL_PREFIX + name)
     # Direct parametrization overrides the root conftest's ``adapters`` fixture with each module.
     metafunc.parametrize("adapters", modules, ids=ids, scope="session")
+    seeds = _plugin_seeds()
+    if seeds and hasattr(metafunc.function, "hypothesis"):
+        # A pseudo-argument the test never receives, as pytest-repeat adds its step number.
+        metafunc.fixturenames.append(_SEED_ARGUMENT)
+        metafunc.parametrize(_SEED_ARGUMENT, seeds, ids=[f"{SEED_PREFIX}{seed}" for seed in seeds])
+
+
+def _plugin_seeds() -> list[int]:
+    return [int(seed) for seed in os.environ.get(SEEDS_ENV, "").split(",") if seed.strip()]
 
 
 def _write_note(name: str, text: str) -> None:
@@ -424,26 +444,65 @@ def _test_adapters(item, cache: dict[object, set[str] | None]) -> set[str] | Non
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Deselect (test, bug) pairs where the test reaches adapters, none of which the bug overrides."""
+    """Deselect (test, bug) pairs where the test reaches adapters, none of which the bug overrides;
+    run the differential module last."""
+    implementations = _plugin_implementations()
+    if not implementations:
+        return
     overridden = {
         IMPL_PREFIX + implementation["name"]: implementation["adapters"]
-        for implementation in _plugin_implementations()
+        for implementation in implementations
         if implementation.get("adapters")
     }
-    if not overridden:
-        return
-    cache: dict[object, set[str] | None] = {}
-    keep, drop = [], []
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        names = [part for part in (callspec.id.split("-") if callspec else []) if part in overridden]
-        if not names:
-            keep.append(item)
-            continue
-        (keep if can_observe(_test_adapters(item, cache), overridden[names[0]]) else drop).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
+    if overridden:
+        cache: dict[object, set[str] | None] = {}
+        keep, drop = [], []
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            names = [part for part in (callspec.id.split("-") if callspec else []) if part in overridden]
+            if not names:
+                keep.append(item)
+                continue
+            (keep if can_observe(_test_adapters(item, cache), overridden[names[0]]) else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    # Named laws before the catch-all differential module: with --kills they are the killers listed.
+    # Also with --full, where nothing is deselected (no ``adapters`` lists) but bugs are still spared.
+    items.sort(key=lambda item: item.module.__name__.rpartition(".")[2] in LAST_MODULES)
+
+
+_killed_by: dict[str, set[str]] = {}
+
+
+def _implementation_of(item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    parts = callspec.id.split("-") if callspec else []
+    return next((part.removeprefix(IMPL_PREFIX) for part in parts if part.startswith(IMPL_PREFIX)), None)
+
+
+def pytest_runtest_setup(item) -> None:
+    """Give a repeated Hypothesis test its seed; spare an implementation already killed ``CATALOG_KILLS`` times."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and _SEED_ARGUMENT in callspec.params:
+        import hypothesis
+
+        hypothesis.seed(callspec.params[_SEED_ARGUMENT])(item.obj)  # read when the test runs, as @seed's is
+    limit = int(os.environ.get(KILLS_ENV) or 0)
+    name = _implementation_of(item)
+    if limit and name is not None and len(_killed_by.get(name, ())) >= limit:
+        import pytest
+
+        pytest.skip(f"{SPARED} {limit} properties")
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.when != "call" or not report.failed:
+        return
+    module, _, name = report.nodeid.rpartition("::")
+    test, implementation, _ = split_parameters(name)
+    if implementation is not None:
+        _killed_by.setdefault(implementation, set()).add(f"{module}::{test.split('[', 1)[0]}")
 
 
 # ---------------------------------------------------------------- running
@@ -451,25 +510,30 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @dataclass(frozen=True)
 class Case:
-    """One test case of a JUnit report, split into the test id and the implementation it ran against."""
+    """One test case of a JUnit report: the test id, and the implementation and seed it ran with."""
 
     test: str
     implementation: str | None
-    outcome: Literal["passed", "failed", "error", "skipped"]
+    outcome: Literal["passed", "failed", "error", "skipped", "spared"]
     message: str = ""
+    seconds: float = 0.0
+    seed: int | None = None
 
 
-def split_implementation(name: str) -> tuple[str, str | None]:
-    """``test_x[float32-impl.einsum]`` → ``("test_x[float32]", "einsum")``; no ``impl.`` part → ``None``."""
+def split_parameters(name: str) -> tuple[str, str | None, int | None]:
+    """``test_x[float32-impl.einsum-seed.3]`` → ``("test_x[float32]", "einsum", 3)``; absent parts → ``None``."""
     if "[" not in name or not name.endswith("]"):
-        return name, None
+        return name, None, None
     base, inside = name[:-1].split("[", 1)
     parts = inside.split("-")
-    found = [part for part in parts if part.startswith(IMPL_PREFIX)]
-    if not found:
-        return name, None
-    rest = [part for part in parts if part != found[0]]
-    return (f"{base}[{'-'.join(rest)}]" if rest else base), found[0].removeprefix(IMPL_PREFIX)
+    implementation = next((part for part in parts if part.startswith(IMPL_PREFIX)), None)
+    seed = next((part for part in parts if re.fullmatch(re.escape(SEED_PREFIX) + r"\d+", part)), None)
+    rest = [part for part in parts if part not in (implementation, seed)]
+    return (
+        f"{base}[{'-'.join(rest)}]" if rest else base,
+        None if implementation is None else implementation.removeprefix(IMPL_PREFIX),
+        None if seed is None else int(seed.removeprefix(SEED_PREFIX)),
+    )
 
 
 def parse_junit(xml_text: str) -> list[Case]:
@@ -477,41 +541,49 @@ def parse_junit(xml_text: str) -> list[Case]:
     cases = []
     for case in ET.fromstring(xml_text).iter("testcase"):
         module = case.get("classname", "").removeprefix("properties.")
-        name, implementation = split_implementation(case.get("name", "?"))
+        name, implementation, seed = split_parameters(case.get("name", "?"))
         test = f"{module}::{name}" if module else name
         outcome, message = "passed", ""
         for tag, kind in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
             problem = case.find(tag)
             if problem is not None:
                 outcome, message = kind, _first_lines(problem.get("message") or problem.text or "")
+                if kind == "skipped" and message.startswith(SPARED):
+                    outcome = "spared"
                 break
-        cases.append(Case(test, implementation, outcome, message))
+        cases.append(Case(test, implementation, outcome, message, float(case.get("time") or 0.0), seed))
     return cases
 
 
 def runs_from_cases(
-    cases: Sequence[Case], names: Sequence[str], seed: int | None, seconds: float, notes: dict[str, str]
-) -> dict[str, Run]:
-    """Each implementation's ``Run``: its own cases, plus failing cases shared by all (no ``impl.`` part).
+    cases: Sequence[Case], names: Sequence[str], seeds: Sequence[int | None], notes: dict[str, str]
+) -> dict[str, list[Run]]:
+    """Each implementation's ``Run`` per seed, from one process's cases.
 
-    A shared case runs no implementation, so its failure is an error of every run, never a kill.
+    A run holds the implementation's cases of that seed and its cases without a seed (tests
+    that are not Hypothesis tests run once and count for every seed); a case of no
+    implementation runs none, so its failure is an error of every run, never a kill.
     """
     shared = tuple(
         FailedTest(f"{case.test} (shared)", case.message)
         for case in cases
         if case.implementation is None and case.outcome in ("failed", "error")
     )
-    runs = {}
+    runs: dict[str, list[Run]] = {}
     for name in names:
-        if name in notes:
-            runs[name] = Run(seed, "broken", seconds, detail=f"could not be loaded: {notes[name]}")
-            continue
-        own = [case for case in cases if case.implementation == name]
-        failures = tuple(FailedTest(case.test, case.message) for case in own if case.outcome == "failed")
-        errors = tuple(FailedTest(case.test, case.message) for case in own if case.outcome == "error") + shared
-        skipped = sum(case.outcome == "skipped" for case in own)
-        status = "failed" if failures or errors else "passed"
-        runs[name] = Run(seed, status, seconds, len(own), skipped, failures, errors)
+        runs[name] = []
+        for seed in seeds:
+            if name in notes:
+                runs[name].append(Run(seed, "broken", 0.0, detail=f"could not be loaded: {notes[name]}"))
+                continue
+            own = [c for c in cases if c.implementation == name and (c.seed is None or c.seed == seed)]
+            failures = tuple(FailedTest(c.test, c.message) for c in own if c.outcome == "failed")
+            errors = tuple(FailedTest(c.test, c.message) for c in own if c.outcome == "error") + shared
+            skipped = sum(c.outcome == "skipped" for c in own)
+            spared = sum(c.outcome == "spared" for c in own)
+            status = "failed" if failures or errors else "passed"
+            seconds = sum(c.seconds for c in own)
+            runs[name].append(Run(seed, status, seconds, len(own) - spared, skipped, failures, errors, spared=spared))
     return runs
 
 
@@ -521,23 +593,38 @@ def _first_lines(text: str, count: int = MESSAGE_LINES) -> str:
 
 @dataclass(frozen=True)
 class Task:
-    """One pytest process: these entries, this seed, this Hypothesis profile."""
+    """One pytest process: these entries, these seeds, this Hypothesis profile.
+
+    ``repeat``: every Hypothesis test runs once per seed in the process (``seed.N`` ids); otherwise
+    the one seed is ``--hypothesis-seed``. ``select``: deselect tests a bug cannot reach. ``kills``:
+    spare an entry's remaining tests after this many killing properties (0: run them all).
+    """
 
     entries: tuple[Entry, ...]
-    seed: int | None
+    seeds: tuple[int, ...]
     profile: str
     select: bool = True
+    kills: int = 0
+    repeat: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(entry.name for entry in self.entries)
 
+    def split(self) -> list[Task]:
+        """Smaller tasks to find the entry (then the seed) at fault when this process hangs or breaks."""
+        if len(self.entries) > 1:
+            return [replace(self, entries=(entry,)) for entry in self.entries]
+        if len(self.seeds) > 1:
+            return [replace(self, seeds=(seed,)) for seed in self.seeds]
+        return []
+
 
 def build_command(task: Task, junit: Path, suite: str = "properties", device: str = "cpu") -> list[str]:
     command = [sys.executable, "-m", "pytest", suite, "-p", "tools.catalog", "--device", device, "-q"]
     command += ["-p", "no:cacheprovider", f"--junitxml={junit}"]
-    if task.seed is not None:
-        command.append(f"--hypothesis-seed={task.seed}")
+    if not task.repeat and task.seeds:
+        command.append(f"--hypothesis-seed={task.seeds[0]}")
     return command
 
 
@@ -558,8 +645,12 @@ def run_command(command: Sequence[str], *, timeout: float, env: dict[str, str], 
 def task_environment(task: Task, notes: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in _SUITE_ENV}
     env["HYPOTHESIS_PROFILE"] = task.profile
+    # ``--jobs`` processes share the cores; torch's intra-op threads on tiny tensors only add overhead (-35% CPU).
+    env.setdefault("OMP_NUM_THREADS", "1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), env.get("PYTHONPATH"))))
     env[NOTES_ENV] = str(notes)
+    env[KILLS_ENV] = str(task.kills)
+    env[SEEDS_ENV] = ",".join(str(seed) for seed in task.seeds) if task.repeat else ""
     env[IMPLEMENTATIONS_ENV] = json.dumps(
         [
             {"name": entry.name, "path": entry.path, "adapters": list(entry.adapters) if task.select else []}
@@ -577,8 +668,8 @@ def run_task(
     suite: str = "properties",
     device: str = "cpu",
     command_for: Callable[[Task, Path], list[str]] | None = None,
-) -> dict[str, Run]:
-    """Run one pytest process for ``task``; each of its entries gets a ``Run`` read from the JUnit report."""
+) -> dict[str, list[Run]]:
+    """Run one pytest process for ``task``: each entry gets a ``Run`` per seed, read from the JUnit report."""
     with tempfile.TemporaryDirectory(prefix="catalog-") as folder:
         junit, notes = Path(folder) / "report.xml", Path(folder) / "notes.json"
         command = command_for(task, junit) if command_for else build_command(task, junit, suite, device)
@@ -586,23 +677,22 @@ def run_task(
         try:
             status, output = run_command(command, timeout=timeout, env=task_environment(task, notes), cwd=cwd)
         except OSError as error:
-            return _all(task, Run(task.seed, "broken", 0.0, detail=f"could not start: {error}"))
+            return _all(task, "broken", 0.0, f"could not start: {error}")
         seconds = time.monotonic() - start
         if status is None:
-            return _all(task, Run(task.seed, "timeout", seconds, detail=f"no result within {timeout:g} s"))
+            return _all(task, "timeout", seconds, f"no result within {timeout:g} s")
         loaded = json.loads(notes.read_text(encoding="utf-8")) if notes.exists() else {}
         try:
             cases = parse_junit(junit.read_text(encoding="utf-8"))
         except (OSError, ET.ParseError):
-            detail = f"pytest exit {status}, no JUnit report: {_tail(output)}"
-            return _all(task, Run(task.seed, "broken", seconds, detail=detail))
+            return _all(task, "broken", seconds, f"pytest exit {status}, no JUnit report: {_tail(output)}")
     if status not in (0, 1):  # 2 interrupted, 3 internal error, 4 usage error, 5 no tests collected
-        return _all(task, Run(task.seed, "broken", seconds, detail=f"pytest exit {status}: {_tail(output)}"))
-    return runs_from_cases(cases, task.names, task.seed, seconds, loaded)
+        return _all(task, "broken", seconds, f"pytest exit {status}: {_tail(output)}")
+    return runs_from_cases(cases, task.names, task.seeds or (None,), loaded)
 
 
-def _all(task: Task, run: Run) -> dict[str, Run]:
-    return dict.fromkeys(task.names, run)
+def _all(task: Task, status: Literal["timeout", "broken"], seconds: float, detail: str) -> dict[str, list[Run]]:
+    return {name: [Run(seed, status, seconds, detail=detail) for seed in task.seeds or (None,)] for name in task.names}
 
 
 def _tail(output: str) -> str:
@@ -612,14 +702,25 @@ def _tail(output: str) -> str:
     return (errors or lines or ["(no output)"])[-1]
 
 
-def plan(entries: Sequence[Entry], runs: int, bug_seed: int, full: bool = False) -> list[Task]:
-    """Bugs in groups of ``BUGS_PER_PROCESS`` at ``bug_seed``; all correct implementations together per seed."""
+def plan(
+    entries: Sequence[Entry], runs: int, bug_seed: int, full: bool = False, kills: int = DEFAULT_KILLS
+) -> list[Task]:
+    """Bugs in groups of ``BUGS_PER_PROCESS`` at ``bug_seed``; the correct implementations together,
+    ``SEEDS_PER_PROCESS`` of the seeds ``0 … runs-1`` per process."""
     bugs = [entry for entry in entries if entry.kind == "bug"]
     correct = tuple(entry for entry in entries if entry.kind == "correct")
     groups = max(1, -(-len(bugs) // BUGS_PER_PROCESS))
-    tasks = [Task(tuple(bugs[i::groups]), bug_seed, BUG_PROFILE, not full) for i in range(groups) if bugs[i::groups]]
+    tasks = [
+        Task(tuple(bugs[i::groups]), (bug_seed,), BUG_PROFILE, select=not full, kills=kills)
+        for i in range(groups)
+        if bugs[i::groups]
+    ]
     if correct:
-        tasks += [Task(correct, seed, CORRECT_PROFILE, False) for seed in range(runs)]
+        seeds = list(range(runs))
+        tasks += [
+            Task(correct, tuple(seeds[i : i + SEEDS_PER_PROCESS]), CORRECT_PROFILE, select=False, repeat=True)
+            for i in range(0, runs, SEEDS_PER_PROCESS)
+        ]
     return tasks
 
 
@@ -631,20 +732,22 @@ def run_catalog(
     timeout: float = 600.0,
     bug_seed: int = 0,
     full: bool = False,
-    run: Callable[[Task], dict[str, Run]] | None = None,
+    kills: int = DEFAULT_KILLS,
+    run: Callable[[Task], dict[str, list[Run]]] | None = None,
     on_progress: Callable[[Entry | None, int, int], None] | None = None,
 ) -> CatalogResult:
     """Every entry's runs on ``jobs`` workers; ``on_progress(finished_entry_or_None, done, total)`` per process.
 
-    A process holding several entries that times out or breaks is retried one entry per process.
+    A process that times out or breaks is retried split up (``Task.split``), so the entry and seed
+    at fault are the ones reported.
     """
     run = run or (lambda task: run_task(task, timeout=timeout))
     start = time.monotonic()
-    tasks = plan(entries, runs, bug_seed, full)
+    tasks = plan(entries, runs, bug_seed, full, kills)
     expected = {entry.name: 0 for entry in entries}
     for task in tasks:
         for name in task.names:
-            expected[name] += 1
+            expected[name] += len(task.seeds)
     finished: dict[str, list[Run]] = {entry.name: [] for entry in entries}
     by_name = {entry.name: entry for entry in entries}
     done, total = 0, len(tasks)
@@ -657,24 +760,22 @@ def run_catalog(
                 try:
                     results = future.result()
                 except Exception as error:  # a bug in the runner itself: report it against the entries, keep going
-                    results = _all(
-                        task, Run(task.seed, "broken", 0.0, detail=f"runner error: {type(error).__name__}: {error}")
-                    )
+                    results = _all(task, "broken", 0.0, f"runner error: {type(error).__name__}: {error}")
                 done += 1
-                if len(task.entries) > 1 and any(r.status in ("timeout", "broken") for r in results.values()):
-                    for entry in task.entries:  # find the entry at fault: one process each
-                        single = Task((entry,), task.seed, task.profile, task.select)
-                        pending[pool.submit(run, single)] = single
+                broken = any(r.status in ("timeout", "broken") for runs_ in results.values() for r in runs_)
+                if broken and task.split():
+                    for part in task.split():
+                        pending[pool.submit(run, part)] = part
                         total += 1
                     continue
                 for name in task.names:
-                    finished[name].append(results[name])
+                    finished[name] += results[name]
                     if on_progress and len(finished[name]) == expected[name]:
                         on_progress(_with_runs(by_name[name], finished[name]), done, total)
                 if on_progress:
                     on_progress(None, done, total)
     results = tuple(_with_runs(entry, finished[entry.name]) for entry in entries)
-    settings = {"runs": runs, "jobs": jobs, "timeout_s": timeout, "bug_seed": bug_seed, "full": full}
+    settings = {"runs": runs, "jobs": jobs, "timeout_s": timeout, "bug_seed": bug_seed, "full": full, "kills": kills}
     settings |= {"bug_profile": BUG_PROFILE, "correct_profile": CORRECT_PROFILE, "processes": total}
     return CatalogResult(results, time.monotonic() - start, settings)
 
@@ -720,12 +821,19 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one pytest process may take")
     parser.add_argument("--seed", type=int, default=0, help="--hypothesis-seed of the bug runs")
     parser.add_argument("--full", action="store_true", help="bug runs: every test, also those naming other adapters")
+    parser.add_argument(
+        "--kills",
+        type=int,
+        default=DEFAULT_KILLS,
+        help=f"bug runs: spare a bug's remaining tests once this many properties killed it (default {DEFAULT_KILLS}; "
+        "0: run them all and list every killer)",
+    )
     parser.add_argument("--only", nargs="+", default=(), metavar="NAME", help="entry names or globs (file stems)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
     parser.add_argument("--catalog", type=Path, default=CATALOG, help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
-    if arguments.runs < 1 or arguments.jobs < 1 or arguments.timeout <= 0:
-        parser.error("--runs and --jobs must be at least 1 and --timeout positive")
+    if arguments.runs < 1 or arguments.jobs < 1 or arguments.timeout <= 0 or arguments.kills < 0:
+        parser.error("--runs and --jobs must be at least 1, --timeout positive and --kills not negative")
     return arguments
 
 
@@ -759,6 +867,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=arguments.timeout,
             bug_seed=arguments.seed,
             full=arguments.full,
+            kills=arguments.kills,
             on_progress=report,
         )
     console.print(render_table(result))

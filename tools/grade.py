@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -32,7 +33,10 @@ from tools.implementation import ImplementationError
 from tools.sandbox import Limits, Sandbox, SubmissionError
 
 
-def grade_submission(submission: Path, rubric: Rubric, device: str, progress: Progress | None = None) -> GradeReport:
+def grade_submission(
+    submission: Path, rubric: Rubric, device: str, progress: Progress | None = None, processes: int = 1
+) -> GradeReport:
+    """Grade one submission; ``processes`` pytest workers share its checks (the report does not depend on it)."""
     started = time.monotonic()
     try:
         # The import check up front; the same worker later runs the bug diagnosis.
@@ -46,7 +50,7 @@ def grade_submission(submission: Path, rubric: Rubric, device: str, progress: Pr
             report = ungradable(rubric, str(submission), device, str(error))
             report.seconds = time.monotonic() - started
             return report
-        report = _check(submission, rubric, device, progress)
+        report = _check(submission, rubric, device, progress, processes)
         for problem, spec in zip(report.problems, rubric.problems, strict=True):
             if problem.failed:
                 problem.likely_bugs = likely_bugs(list(spec.adapters), box.call)
@@ -54,14 +58,14 @@ def grade_submission(submission: Path, rubric: Rubric, device: str, progress: Pr
     return report
 
 
-def _check(submission: Path, rubric: Rubric, device: str, progress: Progress | None) -> GradeReport:
+def _check(submission: Path, rubric: Rubric, device: str, progress: Progress | None, processes: int) -> GradeReport:
     task = progress.add_task(f"checking {submission.name}", total=None) if progress else None
 
     def advance(done: int, total: int) -> None:
         if progress is not None:
             progress.update(task, completed=done, total=total or None)
 
-    run = run_suites(submission, rubric, device, on_progress=advance)
+    run = run_suites(submission, rubric, device, on_progress=advance, processes=processes)
     report = grade(rubric, list(run.outcomes), str(submission), device)
     if run.timed_out:
         report.suite_problem = f"the checks ran past {rubric.suite_seconds:g} s and were stopped"
@@ -99,7 +103,7 @@ def _write_gradebook(reports: list[GradeReport], out: Path, rubric: Rubric) -> N
     (out / "gradebook.json").write_text(json.dumps(summary, indent=2))
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tools.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "submission", type=Path, help="a course repository root, an adapters file, or with --batch a directory of them"
@@ -114,7 +118,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--format", default=",".join(FORMATS), help=f"comma-separated subset of {','.join(FORMATS)}")
     parser.add_argument("--jobs", type=int, default=2, help="parallel submissions in --batch mode")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="pytest worker processes per submission (default: the CPU cores shared out among --jobs)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no per-problem explanations")
+    parser.add_argument(
+        "--fail-under",
+        type=float,
+        metavar="SCORE",
+        help="exit with status 1 when a submission scores below SCORE (for CI that should go red)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     options = parser.parse_args(argv)
     console = Console(stderr=False)
     formats = tuple(f.strip() for f in options.format.split(",") if f.strip())
@@ -128,17 +148,21 @@ def main(argv: list[str] | None = None) -> int:
     if not options.submission.exists():
         parser.error(f"{options.submission} does not exist")
 
+    jobs = max(1, options.jobs) if options.batch else 1
+    processes = options.processes or max(1, (os.cpu_count() or 1) // jobs)
+    if processes < 1:
+        parser.error("--processes must be at least 1")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     if not options.batch:
         with Progress(*columns, console=console, disable=options.quiet, transient=True) as progress:
-            report = grade_submission(options.submission, rubric, options.device, progress)
+            report = grade_submission(options.submission, rubric, options.device, progress, processes)
         if options.quiet:
             console.print(f"{report.submission}: {report.score:g} / {report.max_score:g}")
         else:
             render_terminal(report, console)
         written = write_reports(report, options.out, formats)
         console.print(f"reports: {', '.join(str(path) for path in written)}  ({report.seconds:.1f} s)")
-        return 0
+        return _below(options.fail_under, [report])
 
     submissions = _submissions_in(options.submission)
     if not submissions:
@@ -146,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     reports: list[GradeReport] = []
     with Progress(*columns, console=console, disable=options.quiet) as progress:
         overall = progress.add_task("grading", total=len(submissions))
-        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-            futures = {pool.submit(grade_submission, s, rubric, options.device): s for s in submissions}
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {
+                pool.submit(grade_submission, s, rubric, options.device, None, processes): s for s in submissions
+            }
             for future in as_completed(futures):
                 submission = futures[future]
                 try:
@@ -161,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     reports.sort(key=lambda r: r.submission)
     _write_gradebook(reports, options.out, rubric)
     console.print(f"gradebook: {options.out / 'gradebook.csv'}, {options.out / 'gradebook.json'}")
-    return 0
+    return _below(options.fail_under, reports)
+
+
+def _below(threshold: float | None, reports: list[GradeReport]) -> int:
+    return int(threshold is not None and any(report.score < threshold for report in reports))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ in the course layout (``tests/adapters.py``), imported with the root on
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import sys
 from pathlib import Path
@@ -58,7 +59,11 @@ def load_adapters(
     try:
         module_spec.loader.exec_module(module)
     except Exception as error:
+        hint = ""
+        if isinstance(error, importlib.metadata.PackageNotFoundError):
+            # The course's package asks for its own version at import; only the sandbox answers for it.
+            hint = f" (install the repository, pip install -e {root}, or add --sandbox, which tolerates this)"
         raise ImplementationError(
-            f"importing {path} failed: {type(error).__name__}: {error}; nothing of it can be tested"
+            f"importing {path} failed: {type(error).__name__}: {error}{hint}; nothing of it can be tested"
         ) from error
     return module

@@ -22,8 +22,24 @@ def _emit(record: dict) -> None:
     sys.stdout.flush()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: its reports reach the controller, which emits them once
+        config.pluginmanager.unregister(sys.modules[__name__])
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     _emit({"event": "collected", "count": len(session.items)})
+
+
+_workers_collected: list[int] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    # Under ``-n N`` the controller collects nothing itself; every worker collects the same items.
+    if not _workers_collected:
+        _emit({"event": "collected", "count": len(ids)})
+    _workers_collected.append(len(ids))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -50,7 +50,11 @@ class GradeReport:
 
 def score_problem(problem: Problem, outcomes: list[CheckOutcome]) -> ProblemResult:
     """Points only if every matched check passed; "not attempted" if all of them are not implemented."""
-    matched = [o for o in outcomes if any(fnmatchcase(o.nodeid, pattern) for pattern in problem.checks)]
+    # In node-id order: with several pytest workers, outcomes arrive in whichever order they finish.
+    matched = sorted(
+        (o for o in outcomes if any(fnmatchcase(o.nodeid, pattern) for pattern in problem.checks)),
+        key=lambda o: o.nodeid,
+    )
     failed = [o for o in matched if o.outcome == "failed"]
     passed = [o for o in matched if o.outcome == "passed"]
     missing = [o for o in matched if o.outcome == "skipped" and o.message.startswith(NOT_IMPLEMENTED)]
@@ -82,7 +86,7 @@ def grade(rubric: Rubric, outcomes: list[CheckOutcome], submission: str, device:
     assigned = {pattern for problem in rubric.problems for pattern in problem.checks}
     unassigned = [
         FailedCheck(o.nodeid, o.message)
-        for o in outcomes
+        for o in sorted(outcomes, key=lambda o: o.nodeid)
         if o.outcome == "failed" and not any(fnmatchcase(o.nodeid, pattern) for pattern in assigned)
     ]
     return GradeReport(

@@ -39,8 +39,13 @@ def run_suites(
     rubric: Rubric,
     device: str,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
+    processes: int = 1,
 ) -> SuiteRun:
-    """The suites of ``rubric`` against ``submission`` (sandboxed), with a wall-clock limit for the whole run."""
+    """The suites of ``rubric`` against ``submission`` (sandboxed), with a wall-clock limit for the whole run.
+
+    ``processes`` > 1 spreads the checks over that many pytest-xdist workers, each with its own
+    sandboxed worker; the outcome does not depend on it (derandomized draws, pinned per test).
+    """
     command = [
         sys.executable, "-m", "pytest", *rubric.suites,
         "--impl", str(submission), "--sandbox", "--device", device,
@@ -48,6 +53,8 @@ def run_suites(
         "--sandbox-call-seconds", str(rubric.call_seconds),
         "-p", "tools.grader.record_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
     ]  # fmt: skip
+    if processes > 1:
+        command += ["-n", str(processes)]
     environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     started = time.monotonic()
     process = subprocess.Popen(
