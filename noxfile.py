@@ -1,10 +1,11 @@
-"""Sessions: the suite on CPU and on CUDA, lint, and snapshot upkeep.
+"""Sessions: the suite on CPU and on CUDA, lint, snapshot upkeep, and benchmarks.
 
 ``nox -s tests-cpu`` and ``nox -s tests-cuda`` run the same suite; the CUDA
 session reuses the machine's own CUDA build of torch and skips, with the
 reason, where there is no NVIDIA GPU. ``nox -s golden-update`` regenerates
-the golden snapshots. Extra arguments go to pytest:
-``nox -s tests-cpu -- --dtypes bfloat16 -k rope``.
+the golden snapshots; ``nox -s bench`` times the suites, the grader and the
+forward (``nox -s bench -- --only forward --quick``). Extra arguments of the
+test sessions go to pytest: ``nox -s tests-cpu -- --dtypes bfloat16 -k rope``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def parity(session: nox.Session) -> None:
     """The reference against Hugging Face transformers' Llama, Qwen2 and Qwen3 (tiny random models)."""
     session.install("-c", "constraints.txt", "-e", ".[test,hf]")
     session.run("pytest", "tests/test_hf_parity.py", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Time the suites, the grader and the forward (reference vs HF); arguments go to ``python -m tools.bench``."""
+    session.install("-c", "constraints.txt", "-e", ".[test,hf]")
+    session.run("python", "-m", "tools.bench", *session.posargs)
 
 
 @nox.session(name="golden-update", python="3.11")

@@ -12,10 +12,11 @@ import shlex
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tools.grade import build_parser, grade_submission, main
+from tools.grade import build_parser, exit_status_for, grade_submission, main
 from tools.grader.reports import FORMATS, to_gradescope, to_json, to_junit, to_markdown
 from tools.grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from tools.grader.scoring import grade
@@ -183,6 +184,41 @@ def test_hostile_submission_loses_only_the_affected_problem(tmp_path: Path, smal
     assert any("no answer within 5 s" in f.message for f in report.problems[1].failures)
 
 
+def test_the_submissions_conftest_and_monkeypatches_never_reach_the_grader(tmp_path: Path, small_rubric) -> None:
+    """A repository whose conftest.py would pass every test and whose adapters patch torch, numpy and pytest."""
+    marker = tmp_path / "conftest_was_loaded"
+    cheat = f"""
+        import pathlib, pytest
+        pathlib.Path({str(marker)!r}).write_text("loaded")
+
+        @pytest.hookimpl(hookwrapper=True)
+        def pytest_runtest_makereport(item, call):
+            outcome = yield
+            outcome.get_result().outcome = "passed"
+        """
+    repo = tmp_path / "student"
+    _write(repo / "conftest.py", cheat)
+    _write(repo / "tests" / "conftest.py", cheat)
+    _write(
+        repo / "tests" / "adapters.py",
+        """
+        import numpy, pytest, torch
+        torch.allclose = numpy.allclose = lambda *args, **kwargs: True
+        torch.testing.assert_close = lambda *args, **kwargs: None
+        pytest.skip = pytest.fail = lambda *args, **kwargs: None
+
+        def run_softmax(in_features, dim):
+            return torch.zeros_like(in_features)
+
+        def run_silu(in_features):
+            raise NotImplementedError
+        """,
+    )
+    report = grade_submission(repo, small_rubric, "cpu")
+    assert not marker.exists()
+    assert [(p.name, p.status) for p in report.problems] == [("softmax", "failed"), ("silu", "not attempted")]
+
+
 def test_grading_twice_gives_the_same_report(tmp_path: Path, small_rubric) -> None:
     """Also when the second grade spreads the checks over two pytest workers."""
     submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
@@ -219,8 +255,11 @@ def test_fail_under_turns_a_low_score_into_a_failing_exit_status(tmp_path: Path)
     rubric = _write(tmp_path / "rubric.toml", SMALL_RUBRIC)
     submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)  # 1 of 3 points
     common = [str(submission), "--rubric", str(rubric), "--out", str(tmp_path / "out"), "--quiet"]
-    assert main([*common, "--fail-under", "1"]) == 0
     assert main([*common, "--fail-under", "3"]) == 1
+    reports = json.loads((tmp_path / "out" / "grade.json").read_text())
+    assert reports["score"] == 1
+    assert exit_status_for(1, [SimpleNamespace(score=1.0)]) == 0  # the threshold itself passes
+    assert exit_status_for(None, [SimpleNamespace(score=0.0)]) == 0
 
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "grade-on-push.yml"

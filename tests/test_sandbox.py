@@ -202,6 +202,11 @@ def test_course_repository_layout_with_an_uninstalled_versioned_package(tmp_path
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "adapters.py").write_text(
         textwrap.dedent("""
+        # The course's adapters import these from the environment, which may live inside the grader's checkout.
+        import einops
+        import numpy.typing as npt
+        from jaxtyping import Float, Int
+
         from cs336_basics.nn import silu
 
 

@@ -1,1 +1,1 @@
-"""Command-line tools: accounting, demo and (later) grading and snapshot upkeep."""
+"""Command-line tools: the grader and its sandbox, the bug catalog runner, accounting and benchmarks."""

@@ -1,15 +1,15 @@
 """Prove the property suite's strength: it kills every catalogued bug and passes every correct implementation.
 
-``python -m tools.catalog [--bugs] [--correct] [--runs 20] [--jobs 2] [--only NAME ...] [--json FILE]``
+``python -m tools.catalog [--bugs] [--correct] [--runs 20] [--jobs 2] [--kills 3] [--only NAME ...] [--json FILE]``
 (neither ``--bugs`` nor ``--correct``: both).
 
 * Each file in ``properties/catalog/bugs/`` is the reference's adapters with
-  one realistic bug. The property suite runs against it to the end (no
-  ``-x``), so the table names every property that killed it. A bug no
-  property fails SURVIVES, and the command exits 1.
+  one realistic bug. The property suite runs against it until ``--kills``
+  distinct properties have killed it (``--kills 0``: to the end), and the
+  table names them. A bug no property fails SURVIVES, and the command exits 1.
 * Each file in ``properties/catalog/correct/`` is an independently written
   correct implementation. The suite runs ``--runs`` times against it, run
-  ``i`` with ``--hypothesis-seed=i``; one failing test in one run fails the
+  ``i`` with Hypothesis seed ``i``; one failing test in one run fails the
   command, and the table shows which test, which seed and the message.
 
 How it runs: ``python -m pytest properties -p tools.catalog`` subprocesses,
@@ -19,17 +19,19 @@ table and ``--json``. Loaded as a pytest plugin, this module parametrizes the
 suite's ``adapters`` fixture over several implementations, so one process
 tests several catalog entries (test ids get an ``impl.NAME`` part), exactly as
 ``--impl FILE`` would test each alone: same tests, same seed, same examples.
-A process that hangs or crashes is retried one entry per process, so the
-entry at fault is the one reported TIMED OUT or ERROR.
+A process that hangs or crashes is retried split up (one entry, then one seed
+per process), so the entry and seed at fault are the ones reported TIMED OUT
+or ERROR.
 
 Economy (CI runs this after the whole test suite, on two cores; a process
 costs ~5 s of torch import and collection before its first test):
 
 * Bugs share processes (up to ``BUGS_PER_PROCESS`` each) and run with the
-  Hypothesis profile ``catalog``: the ``fast`` profile's 25 examples per test
-  without the shrink phase. Shrinking finds the smallest failing example,
-  which someone debugging wants and a kill count does not; generation, and so
-  which tests fail, is unchanged.
+  Hypothesis profile ``catalog``: 10 examples per test without the shrink
+  phase. Shrinking finds the smallest failing example, which someone
+  debugging wants and a kill count does not; generation, and so which tests
+  fail, is unchanged. ``--bug-profile grading`` runs them with the grader's
+  own derandomized draws instead.
 * A bug file overrides some ``run_*`` adapters and takes the rest from the
   reference, so a test that never calls an overridden adapter runs the
   reference and cannot fail. Bug runs therefore deselect tests whose source
@@ -37,10 +39,14 @@ costs ~5 s of torch import and collection before its first test):
   overridden; tests naming no adapter always run. ``--full`` runs every test
   against every bug instead (several times slower). Deselection can only miss
   a kill, never invent one: a wrongly deselected killer shows as SURVIVED.
-* Correct implementations run together, one process per seed, with the
-  profile ``catalog-repeat``: ``CORRECT_EXAMPLES`` examples per test per
-  seed, so the default 20 seeds draw twice the examples of one ``fast`` run,
-  on every test, in a fraction of the time of 20 full runs.
+* With ``--kills N`` a bug's remaining tests are skipped ("spared") once N
+  properties killed it, and ``test_differential`` runs last: the named laws
+  are the killers reported, and a bug killed early costs a few tests.
+* Correct implementations run together, ``SEEDS_PER_PROCESS`` seeds per
+  process (each Hypothesis test parametrized once per seed, ids ``seed.N``),
+  with the profile ``catalog-repeat``: ``CORRECT_EXAMPLES`` examples per test
+  per seed, so the default 20 seeds draw 40 examples of every test (one
+  ``fast`` run: 25) in a fraction of the time of 20 full runs.
 * Neither profile has an example database, so no run replays another's
   failures: every bug and every seed is judged on its own draws. Bug runs use
   a fixed seed (``--seed``), so a kill in CI is reproducible.
@@ -703,7 +709,12 @@ def _tail(output: str) -> str:
 
 
 def plan(
-    entries: Sequence[Entry], runs: int, bug_seed: int, full: bool = False, kills: int = DEFAULT_KILLS
+    entries: Sequence[Entry],
+    runs: int,
+    bug_seed: int,
+    full: bool = False,
+    kills: int = DEFAULT_KILLS,
+    bug_profile: str = BUG_PROFILE,
 ) -> list[Task]:
     """Bugs in groups of ``BUGS_PER_PROCESS`` at ``bug_seed``; the correct implementations together,
     ``SEEDS_PER_PROCESS`` of the seeds ``0 … runs-1`` per process."""
@@ -711,7 +722,7 @@ def plan(
     correct = tuple(entry for entry in entries if entry.kind == "correct")
     groups = max(1, -(-len(bugs) // BUGS_PER_PROCESS))
     tasks = [
-        Task(tuple(bugs[i::groups]), (bug_seed,), BUG_PROFILE, select=not full, kills=kills)
+        Task(tuple(bugs[i::groups]), (bug_seed,), bug_profile, select=not full, kills=kills)
         for i in range(groups)
         if bugs[i::groups]
     ]
@@ -733,6 +744,7 @@ def run_catalog(
     bug_seed: int = 0,
     full: bool = False,
     kills: int = DEFAULT_KILLS,
+    bug_profile: str = BUG_PROFILE,
     run: Callable[[Task], dict[str, list[Run]]] | None = None,
     on_progress: Callable[[Entry | None, int, int], None] | None = None,
 ) -> CatalogResult:
@@ -743,7 +755,7 @@ def run_catalog(
     """
     run = run or (lambda task: run_task(task, timeout=timeout))
     start = time.monotonic()
-    tasks = plan(entries, runs, bug_seed, full, kills)
+    tasks = plan(entries, runs, bug_seed, full, kills, bug_profile)
     expected = {entry.name: 0 for entry in entries}
     for task in tasks:
         for name in task.names:
@@ -776,7 +788,7 @@ def run_catalog(
                     on_progress(None, done, total)
     results = tuple(_with_runs(entry, finished[entry.name]) for entry in entries)
     settings = {"runs": runs, "jobs": jobs, "timeout_s": timeout, "bug_seed": bug_seed, "full": full, "kills": kills}
-    settings |= {"bug_profile": BUG_PROFILE, "correct_profile": CORRECT_PROFILE, "processes": total}
+    settings |= {"bug_profile": bug_profile, "correct_profile": CORRECT_PROFILE, "processes": total}
     return CatalogResult(results, time.monotonic() - start, settings)
 
 
@@ -828,6 +840,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"bug runs: spare a bug's remaining tests once this many properties killed it (default {DEFAULT_KILLS}; "
         "0: run them all and list every killer)",
     )
+    parser.add_argument(
+        "--bug-profile",
+        default=BUG_PROFILE,
+        help=f"Hypothesis profile of the bug runs (default {BUG_PROFILE}; grading: the grader's own draws)",
+    )
     parser.add_argument("--only", nargs="+", default=(), metavar="NAME", help="entry names or globs (file stems)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
     parser.add_argument("--catalog", type=Path, default=CATALOG, help=argparse.SUPPRESS)
@@ -868,6 +885,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bug_seed=arguments.seed,
             full=arguments.full,
             kills=arguments.kills,
+            bug_profile=arguments.bug_profile,
             on_progress=report,
         )
     console.print(render_table(result))

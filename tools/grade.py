@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             render_terminal(report, console)
         written = write_reports(report, options.out, formats)
         console.print(f"reports: {', '.join(str(path) for path in written)}  ({report.seconds:.1f} s)")
-        return _below(options.fail_under, [report])
+        return exit_status_for(options.fail_under, [report])
 
     submissions = _submissions_in(options.submission)
     if not submissions:
@@ -187,10 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     reports.sort(key=lambda r: r.submission)
     _write_gradebook(reports, options.out, rubric)
     console.print(f"gradebook: {options.out / 'gradebook.csv'}, {options.out / 'gradebook.json'}")
-    return _below(options.fail_under, reports)
+    return exit_status_for(options.fail_under, reports)
 
 
-def _below(threshold: float | None, reports: list[GradeReport]) -> int:
+def exit_status_for(threshold: float | None, reports: list[GradeReport]) -> int:
     return int(threshold is not None and any(report.score < threshold for report in reports))
 
 

@@ -131,7 +131,19 @@ def main() -> None:
     torch.set_num_threads(options.threads)
     wire = _load_wire(options.wire)
     grader_root = os.path.realpath(options.grader_root)
-    sys.path[:] = [options.root] + [p for p in sys.path if p and not _inside(os.path.realpath(p), grader_root)]
+    # The grader's own folders leave the path, but not the environment's site-packages, even when the
+    # virtual environment lives inside the grader's checkout (the README's .venv): submissions import
+    # jaxtyping, einops and the like from there.
+    environment = [os.path.realpath(prefix) for prefix in {sys.prefix, sys.base_prefix}]
+    sys.path[:] = [options.root] + [
+        p
+        for p in sys.path
+        if p
+        and (
+            not _inside(os.path.realpath(p), grader_root)
+            or any(_inside(os.path.realpath(p), prefix) for prefix in environment)
+        )
+    ]
     sys.meta_path.insert(0, _BlockGraderPackages())
     allowed = [os.path.realpath(sys.prefix), os.path.realpath(options.scratch)]
     _install_audit_hook(grader_root, allowed, os.path.realpath(options.scratch))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tools.grader.record_plugin import PREFIX
 from tools.grader.rubric import Rubric
+from tools.implementation import ENV_VAR as IMPLEMENTATION_ENV
 
 GRADER_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,9 +47,12 @@ def run_suites(
     ``processes`` > 1 spreads the checks over that many pytest-xdist workers, each with its own
     sandboxed worker; the outcome does not depend on it (derandomized draws, pinned per test).
     """
+    # The submission's path goes by environment, never on the command line: pytest imports the
+    # conftest.py of every path argument (and of its test*/ folders) before it knows which options
+    # take values, which would run the student's conftest here, outside the sandbox.
     command = [
-        sys.executable, "-m", "pytest", *rubric.suites,
-        "--impl", str(submission), "--sandbox", "--device", device,
+        sys.executable, "-m", "pytest", *rubric.suites, "--confcutdir", str(GRADER_ROOT),
+        "--sandbox", "--device", device,
         "--dtypes", ",".join(rubric.dtypes), "--hypothesis-profile", rubric.hypothesis_profile,
         "--sandbox-call-seconds", str(rubric.call_seconds),
         "-p", "tools.grader.record_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
@@ -56,6 +60,7 @@ def run_suites(
     if processes > 1:
         command += ["-n", str(processes)]
     environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    environment[IMPLEMENTATION_ENV] = str(submission.resolve())
     started = time.monotonic()
     process = subprocess.Popen(
         command, cwd=GRADER_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
