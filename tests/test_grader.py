@@ -275,3 +275,20 @@ def test_the_ci_template_calls_the_grader_with_options_it_has() -> None:
         assert set(options.format.split(",")) <= set(FORMATS)
         assert "markdown" in options.format.split(",")
         assert f"{options.out.name}/summary.md" in TEMPLATE.read_text()  # what the job-summary step appends
+
+
+def test_likely_bugs_name_float32_arithmetic_inside_a_float64_computation() -> None:
+    """Precision bugs are named too: the fixed inputs include float64 ones, compared at float64 precision."""
+    from properties.catalog.bugs import sdpa_softmax_in_float32, softmax_float64_computed_in_float32
+    from reference import adapters as reference
+    from tools.grader.diagnosis import likely_bugs
+
+    def calling(module):
+        return lambda name, *args, **kwargs: getattr(module, name)(*args, **kwargs)
+
+    assert likely_bugs(["run_softmax"], calling(softmax_float64_computed_in_float32)) == [
+        "run_softmax: Computed exp and the sum in float32 whatever the input dtype, then cast back."
+    ]
+    sdpa = likely_bugs(["run_scaled_dot_product_attention"], calling(sdpa_softmax_in_float32))
+    assert sdpa == ["run_scaled_dot_product_attention: " + sdpa_softmax_in_float32.__doc__.splitlines()[0]]
+    assert likely_bugs(["run_softmax", "run_scaled_dot_product_attention"], calling(reference)) == []
