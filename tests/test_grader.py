@@ -292,3 +292,10 @@ def test_likely_bugs_name_float32_arithmetic_inside_a_float64_computation() -> N
     sdpa = likely_bugs(["run_scaled_dot_product_attention"], calling(sdpa_softmax_in_float32))
     assert sdpa == ["run_scaled_dot_product_attention: " + sdpa_softmax_in_float32.__doc__.splitlines()[0]]
     assert likely_bugs(["run_softmax", "run_scaled_dot_product_attention"], calling(reference)) == []
+
+
+def test_processes_below_one_is_a_usage_error(tmp_path: Path) -> None:
+    submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(submission), "--processes", "0", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2

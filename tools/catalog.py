@@ -481,12 +481,6 @@ def pytest_collection_modifyitems(config, items) -> None:
 _killed_by: dict[str, set[str]] = {}
 
 
-def _implementation_of(item) -> str | None:
-    callspec = getattr(item, "callspec", None)
-    parts = callspec.id.split("-") if callspec else []
-    return next((part.removeprefix(IMPL_PREFIX) for part in parts if part.startswith(IMPL_PREFIX)), None)
-
-
 def pytest_runtest_setup(item) -> None:
     """Give a repeated Hypothesis test its seed; spare an implementation already killed ``CATALOG_KILLS`` times."""
     callspec = getattr(item, "callspec", None)
@@ -495,7 +489,7 @@ def pytest_runtest_setup(item) -> None:
 
         hypothesis.seed(callspec.params[_SEED_ARGUMENT])(item.obj)  # read when the test runs, as @seed's is
     limit = int(os.environ.get(KILLS_ENV) or 0)
-    name = _implementation_of(item)
+    name = split_parameters(item.name)[1]
     if limit and name is not None and len(_killed_by.get(name, ())) >= limit:
         import pytest
 

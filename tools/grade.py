@@ -149,9 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{options.submission} does not exist")
 
     jobs = max(1, options.jobs) if options.batch else 1
-    processes = options.processes or max(1, (os.cpu_count() or 1) // jobs)
-    if processes < 1:
+    if options.processes is not None and options.processes < 1:
         parser.error("--processes must be at least 1")
+    processes = options.processes or max(1, (os.cpu_count() or 1) // jobs)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     if not options.batch:
         with Progress(*columns, console=console, disable=options.quiet, transient=True) as progress:

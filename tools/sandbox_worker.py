@@ -135,15 +135,12 @@ def main() -> None:
     # virtual environment lives inside the grader's checkout (the README's .venv): submissions import
     # jaxtyping, einops and the like from there.
     environment = [os.path.realpath(prefix) for prefix in {sys.prefix, sys.base_prefix}]
-    sys.path[:] = [options.root] + [
-        p
-        for p in sys.path
-        if p
-        and (
-            not _inside(os.path.realpath(p), grader_root)
-            or any(_inside(os.path.realpath(p), prefix) for prefix in environment)
-        )
-    ]
+
+    def importable(entry: str) -> bool:
+        real = os.path.realpath(entry)
+        return not _inside(real, grader_root) or any(_inside(real, prefix) for prefix in environment)
+
+    sys.path[:] = [options.root] + [entry for entry in sys.path if entry and importable(entry)]
     sys.meta_path.insert(0, _BlockGraderPackages())
     allowed = [os.path.realpath(sys.prefix), os.path.realpath(options.scratch)]
     _install_audit_hook(grader_root, allowed, os.path.realpath(options.scratch))

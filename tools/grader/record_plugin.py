@@ -28,18 +28,24 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    _emit({"event": "collected", "count": len(session.items)})
-
-
-_workers_collected: list[int] = []
+    _announce_collected(len(session.items))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
-    # Under ``-n N`` the controller collects nothing itself; every worker collects the same items.
-    if not _workers_collected:
-        _emit({"event": "collected", "count": len(ids)})
-    _workers_collected.append(len(ids))
+    # Under ``-n N`` the controller collects nothing itself; every worker collects the same items,
+    # so the first worker's count is the run's.
+    if not _collected_announced:
+        _announce_collected(len(ids))
+
+
+_collected_announced = False
+
+
+def _announce_collected(count: int) -> None:
+    global _collected_announced
+    _collected_announced = True
+    _emit({"event": "collected", "count": count})
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
