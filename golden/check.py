@@ -21,7 +21,7 @@ from torch import Tensor
 from golden.inputs import as_case, floating
 from golden.judges import LOW_PRECISION, AsCloseAsReference, Exact, WithinTolerance, dtype_name
 from golden.tensor_snapshot import Received, SnapshotFormatError, deserialize_tensor
-from properties.assertions import Tolerance
+from harness.assertions import Tolerance
 
 Mode = Literal["exact", "tolerance"]
 STORABLE = (torch.float64, torch.float32, torch.float16, torch.bfloat16)

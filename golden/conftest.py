@@ -20,7 +20,7 @@ import torch
 from golden.check import GoldenCheck, Mode
 from golden.snapshot_files import CollectedModule, collected_golden_cases
 from golden.tensor_snapshot import TensorSnapshotExtension
-from tools.implementation import REFERENCE
+from harness.implementation import REFERENCE
 
 MODES = ("auto", "exact", "tolerance")
 RECORDED_WITH = Path(__file__).with_name("recorded_with.json")

@@ -14,14 +14,14 @@ casts them to the case's dtype and moves them to the device under test.
 
 from __future__ import annotations
 
-import functools
 import math
-import zlib
 from collections.abc import Mapping
 from types import SimpleNamespace
 
 import torch
 from torch import Tensor, nn
+
+from harness.inputs import on_shared_grid, uniform
 
 # The course test model (SPEC §2 table).
 VOCAB, CONTEXT, D_MODEL, LAYERS, HEADS, D_FF, THETA = 10000, 16, 64, 3, 4, 128, 10000.0
@@ -30,27 +30,6 @@ BATCH, SEQ = 2, 16
 # Logits of a 10000-word vocabulary cost about 21 bytes per position and word over the four dtypes in
 # base64; five positions per example keep the course LM's snapshots near 2 MB (budget: 5 MB in all).
 LM_SEQ = 5
-
-_RESOLUTION = 2**20  # integer draws in [-2²⁰, 2²⁰], far finer than the bfloat16 grid they are rounded to
-_FLOAT16_TINY = 2.0**-14  # smallest normal float16; smaller magnitudes become 0 so float16 holds them exactly
-
-
-def seed_of(name: str) -> int:
-    return zlib.crc32(name.encode())
-
-
-def on_shared_grid(x: Tensor) -> Tensor:
-    """``x`` rounded to a value that float64, float32, float16 and bfloat16 all represent exactly."""
-    rounded = x.to(torch.bfloat16).to(torch.float64)
-    return torch.where(rounded.abs() < _FLOAT16_TINY, 0.0, rounded)
-
-
-@functools.cache
-def uniform(name: str, shape: tuple[int, ...], scale: float = 1.0) -> Tensor:
-    """Values in ``[-scale, scale]`` on the shared grid; float64 on the CPU."""
-    generator = torch.Generator().manual_seed(seed_of(name))
-    draws = torch.randint(-_RESOLUTION, _RESOLUTION + 1, shape, generator=generator, dtype=torch.int64)
-    return on_shared_grid(draws.to(torch.float64) * (scale / _RESOLUTION))
 
 
 def activations(name: str, shape: tuple[int, ...], rms: float = 1.0) -> Tensor:
@@ -66,13 +45,6 @@ def linear_weight(name: str, d_out: int, d_in: int) -> Tensor:
 def gain(name: str, d: int) -> Tensor:
     """An RMSNorm gain near 1 but not 1, so an implementation that ignores the weight shows."""
     return on_shared_grid(1 + uniform(name, (d,), 0.25))
-
-
-@functools.cache
-def integers(name: str, shape: tuple[int, ...], high: int) -> Tensor:
-    """int64 values in ``[0, high)``: token ids, targets, positions (unsorted, repeats allowed)."""
-    generator = torch.Generator().manual_seed(seed_of(name))
-    return torch.randint(0, high, shape, generator=generator, dtype=torch.int64)
 
 
 def weight_for(name: str, shape: tuple[int, ...]) -> Tensor:

@@ -2,7 +2,7 @@
 
 ``Exact`` is the mode for regenerating and reviewing (the reference on the CPU that recorded the
 snapshots). ``WithinTolerance`` and ``AsCloseAsReference`` compare another device or another
-implementation with the SPEC §5 rules of ``properties.assertions``, which give the failure message:
+implementation with the SPEC §5 rules of ``harness.assertions``, which give the failure message:
 the law, the worst index with both values, and the max abs/rel errors, never a wall of numbers.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from properties.assertions import Tolerance, assert_as_close_as_reference, assert_law, tolerance
+from harness.assertions import Tolerance, assert_as_close_as_reference, assert_law, tolerance
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 

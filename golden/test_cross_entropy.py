@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from golden.check import ALL_DTYPES
-from golden.inputs import BATCH, SEQ, VOCAB, activations, integers
+from golden.inputs import BATCH, SEQ, VOCAB, activations
+from harness.inputs import integers
+
+pytestmark = pytest.mark.adapters("run_cross_entropy")
 
 # A power of two keeps the scaled logits exact in every dtype (golden.inputs); 1024 tests stability like x1000.
 SCALES = {"rms4": 1.0, "rms4_x1024": 1024.0}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from golden.check import ALL_DTYPES
-from golden.inputs import BATCH, D_MODEL, SEQ, VOCAB, integers, weight_for
+from golden.inputs import BATCH, D_MODEL, SEQ, VOCAB, weight_for
+from harness.inputs import integers
+
+pytestmark = pytest.mark.adapters("run_embedding")
 
 
 @ALL_DTYPES

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from golden.check import ALL_DTYPES
 from golden.inputs import BATCH, D_FF, D_MODEL, SEQ, activations, linear_weight
+
+pytestmark = pytest.mark.adapters("run_linear")
 
 
 @ALL_DTYPES

@@ -7,9 +7,12 @@ import torch
 
 from golden import independent
 from golden.check import ALL_DTYPES
-from golden.inputs import BATCH, CONTEXT, D_MODEL, HEADS, SEQ, THETA, activations, course_model, integers, linear_weight
+from golden.inputs import BATCH, CONTEXT, D_MODEL, HEADS, SEQ, THETA, activations, course_model, linear_weight
 from golden.snapshot_files import recorded
-from properties.assertions import assert_law
+from harness.assertions import assert_law
+from harness.inputs import integers
+
+pytestmark = pytest.mark.adapters("run_multihead_self_attention", "run_multihead_self_attention_with_rope")
 
 
 def _projections() -> dict[str, torch.Tensor]:

@@ -7,6 +7,8 @@ import pytest
 from golden.check import ALL_DTYPES
 from golden.inputs import BATCH, D_MODEL, SEQ, activations, gain
 
+pytestmark = pytest.mark.adapters("run_rmsnorm")
+
 # RMS 300: x² overflows float16 (max 65504) unless the implementation computes in float32 as SPEC §1 requires.
 SCALES = {"rms3": 3.0, "rms300": 300.0}
 

@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from golden.check import ALL_DTYPES
-from golden.inputs import BATCH, CONTEXT, D_MODEL, SEQ, THETA, activations, integers
+from golden.inputs import BATCH, CONTEXT, D_MODEL, SEQ, THETA, activations
+from harness.inputs import integers
+
+pytestmark = pytest.mark.adapters("run_rope")
 
 POSITIONS = {
     "arange": torch.arange(SEQ),

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from golden.check import ALL_DTYPES
-from golden.inputs import BATCH, D_HEAD, HEADS, SEQ, activations, integers
+from golden.inputs import BATCH, D_HEAD, HEADS, SEQ, activations
+from harness.inputs import integers
+
+pytestmark = pytest.mark.adapters("run_scaled_dot_product_attention")
 
 QUERIES = 12  # fewer queries than keys, as in the course's test
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from golden.check import ALL_DTYPES
 from golden.inputs import BATCH, D_MODEL, SEQ, activations
+
+pytestmark = pytest.mark.adapters("run_silu")
 
 
 @ALL_DTYPES

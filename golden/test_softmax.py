@@ -7,6 +7,8 @@ import pytest
 from golden.check import ALL_DTYPES
 from golden.inputs import BATCH, D_MODEL, SEQ, activations
 
+pytestmark = pytest.mark.adapters("run_softmax")
+
 
 @ALL_DTYPES
 @pytest.mark.parametrize("dim", [-1, 1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from golden.inputs import activations, on_shared_grid, uniform
+from golden.inputs import activations
 from golden.judges import AsCloseAsReference, Exact, WithinTolerance
 from golden.tensor_snapshot import (
     Received,
@@ -14,6 +14,7 @@ from golden.tensor_snapshot import (
     deserialize_tensor,
     serialize_tensor,
 )
+from harness.inputs import on_shared_grid, uniform
 
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from golden import independent
 from golden.check import ALL_DTYPES
 from golden.inputs import BATCH, CONTEXT, D_FF, D_MODEL, HEADS, SEQ, THETA, activations, block_weights, course_model
 from golden.snapshot_files import recorded
-from properties.assertions import assert_law
+from harness.assertions import assert_law
+
+pytestmark = pytest.mark.adapters("run_transformer_block")
 
 
 def _arguments() -> dict[str, object]:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from golden import independent
 from golden.check import ALL_DTYPES
-from golden.inputs import (
-    BATCH,
-    CONTEXT,
-    D_FF,
-    D_MODEL,
-    HEADS,
-    LAYERS,
-    LM_SEQ,
-    THETA,
-    VOCAB,
-    course_model,
-    integers,
-    lm_weights,
-)
+from golden.inputs import BATCH, CONTEXT, D_FF, D_MODEL, HEADS, LAYERS, LM_SEQ, THETA, VOCAB, course_model, lm_weights
 from golden.snapshot_files import recorded
-from properties.assertions import assert_law
+from harness.assertions import assert_law
+from harness.inputs import integers
+
+pytestmark = pytest.mark.adapters("run_transformer_lm")
 
 
 def _arguments() -> dict[str, object]:

@@ -14,9 +14,10 @@ import torch
 import reference as R
 from golden import independent
 from golden.check import ALL_DTYPES
-from golden.inputs import BATCH, SEQ, THETA, activations, integers, module_weights
+from golden.inputs import BATCH, SEQ, THETA, activations, module_weights
 from golden.snapshot_files import recorded
-from properties.assertions import assert_law
+from harness.assertions import assert_law
+from harness.inputs import integers
 
 SMALL = R.TransformerConfig(vocab_size=256, context_length=16, d_model=32, num_layers=2, num_heads=4, d_ff=64)
 VARIANTS = {

@@ -27,11 +27,11 @@ _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "p
 settings.register_profile("fast", max_examples=25, **_COMMON)
 settings.register_profile("thorough", max_examples=500, **_COMMON)
 # "grading": derandomized, 20 examples a test (the catalog kills every bug with these very draws:
-# python -m tools.catalog --bugs --bug-profile grading); no explain phase, which re-runs a failing
+# python -m catalog --bugs --bug-profile grading); no explain phase, which re-runs a failing
 # example dozens of times through the sandbox to annotate it.
 _NO_EXPLAIN = (Phase.explicit, Phase.generate, Phase.target, Phase.shrink)
 settings.register_profile("grading", max_examples=20, derandomize=True, database=None, phases=_NO_EXPLAIN, **_COMMON)
-# tools.catalog: runs that share no example database, so each bug or seed is judged on its own draws.
+# catalog: runs that share no example database, so each bug or seed is judged on its own draws.
 # "catalog" (bug runs) skips shrinking: which property fails matters, not the smallest example.
 # "catalog-repeat" (correct implementations, 20 seeds): 2 examples a test and seed, 40 in all (a fast run: 25).
 _NO_SHRINK = (Phase.explicit, Phase.generate, Phase.target)

@@ -21,18 +21,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from properties.strategies import (
-    ALL_FLOATS,
-    INDEX_DTYPES,
-    LAYOUTS,
-    batch_shapes,
-    exact_grid,
-    make_ids,
-    make_tensor,
-    seeds,
-    with_layout,
-)
+from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
+from harness.differential import DTYPES, agrees
+from harness.inputs import LAYOUTS, exact_grid, make_ids, make_tensor, with_layout
+from harness.strategies import ALL_FLOATS, INDEX_DTYPES, floats, seeds, shapes, token_ids
+
+pytestmark = pytest.mark.adapters("run_cross_entropy")
 
 
 def _tolerance(dtype: torch.dtype, *logits: torch.Tensor) -> Tolerance:
@@ -45,7 +39,7 @@ def _tolerance(dtype: torch.dtype, *logits: torch.Tensor) -> Tolerance:
 
 def _problem(data: st.DataObject, dtype, device, *, min_lead_dims: int = 0, scale: float = 3.0, grid=None):
     """``(logits, targets, seed)``: logits (..., vocab) and int32 or int64 targets (...) from one drawn seed."""
-    lead = data.draw(batch_shapes(min_dims=min_lead_dims), label="leading dims")
+    lead = data.draw(shapes(min_lead_dims, 2, 3), label="leading dims")
     vocab = data.draw(st.integers(1, 32), label="vocab")
     seed = data.draw(seeds(), label="seed")
     index_dtype = data.draw(st.sampled_from(INDEX_DTYPES), label="targets dtype")
@@ -141,7 +135,7 @@ def test_stable_for_large_logits(implementation, device, dtype, data):
 @given(data=st.data(), level=st.sampled_from([0.0, 3.5, -1e3, 1e3]))
 def test_uniform_logits_give_log_vocab(implementation, device, dtype, data, level):
     """CE of logits that are all equal (to 0, 3.5 or ±1000) is log(vocab) whatever the targets."""
-    lead = data.draw(batch_shapes(), label="leading dims")
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
     vocab = data.draw(st.integers(1, 32), label="vocab")
     targets = make_ids(data.draw(seeds(), label="seed"), lead, vocab, device=device)
     logits = torch.full((*targets.shape, vocab), level, dtype=dtype, device=device)
@@ -200,3 +194,17 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
         f"CE({layout} logits, {layout} {index_dtype} targets) == CE(contiguous, int64)",
         inputs=inputs,
     )
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_cross_entropy = mean(logsumexp(logits) - logits[target]) over every leading position, stable ×1000."""
+    lead = data.draw(shapes(0, 2, 4), label="leading dims")
+    vocab = data.draw(st.integers(1, 10), label="vocab")
+    scale = data.draw(st.sampled_from([1.0, 1000.0]), label="logits scale")
+    arguments = {
+        "inputs": floats(data, (*lead, vocab), dtype, device, "inputs", scale=scale),
+        "targets": data.draw(token_ids(lead, vocab, device=device), label="targets"),
+    }
+    agrees(implementation, "run_cross_entropy", arguments, dtype=dtype, device=device)

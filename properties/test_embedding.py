@@ -11,17 +11,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor
-from properties.strategies import (
-    ALL_FLOATS,
-    INDEX_DTYPES,
-    LAYOUTS,
-    batch_shapes,
-    make_ids,
-    make_tensor,
-    seeds,
-    with_layout,
-)
+from harness.assertions import Tolerance, assert_law, assert_tensor
+from harness.differential import DTYPES, agrees
+from harness.inputs import LAYOUTS, make_ids, make_tensor, with_layout
+from harness.strategies import ALL_FLOATS, INDEX_DTYPES, floats, seeds, shapes, token_ids
+
+pytestmark = pytest.mark.adapters("run_embedding")
 
 EXACT = Tolerance(0.0, 0.0, "exact: a lookup copies values")
 
@@ -30,7 +25,7 @@ def _problem(data: st.DataObject, dtype, device, *, min_lead_dims: int = 0):
     """``(vocab, d_model, W, ids, seed)``: ids int32 or int64 with zero to three dims, all from one drawn seed."""
     vocab = data.draw(st.integers(1, 32), label="vocab")
     d_model = data.draw(st.integers(1, 8), label="d_model")
-    lead = data.draw(batch_shapes(min_dims=min_lead_dims, max_dims=3, max_side=4), label="ids shape")
+    lead = data.draw(shapes(min_lead_dims, 3, 4), label="ids shape")
     seed = data.draw(seeds(), label="seed")
     index_dtype = data.draw(st.sampled_from(INDEX_DTYPES), label="ids dtype")
     weight = make_tensor(seed, (vocab, d_model), dtype, device)
@@ -125,3 +120,18 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
         tol=EXACT,
         inputs=inputs,
     )
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_embedding(vocab, d_model, W, ids) = W[ids] for int32/int64 ids of any shape."""
+    vocab, d_model = data.draw(st.integers(1, 12), label="vocab_size"), data.draw(st.integers(1, 8), label="d_model")
+    ids_shape = data.draw(shapes(min_dims=0, max_dims=3, max_side=4), label="token_ids shape")
+    arguments = {
+        "vocab_size": vocab,
+        "d_model": d_model,
+        "weights": floats(data, (vocab, d_model), dtype, device, "weights"),
+        "token_ids": data.draw(token_ids(ids_shape, vocab, device=device), label="token_ids"),
+    }
+    agrees(implementation, "run_embedding", arguments, dtype=dtype, device=device)

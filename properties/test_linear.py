@@ -14,17 +14,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor
-from properties.strategies import (
-    ALL_FLOATS,
-    LAYOUTS,
-    batch_shapes,
-    linear_weight,
-    make_tensor,
-    seeds,
-    tensors,
-    with_layout,
-)
+from harness.assertions import Tolerance, assert_law, assert_tensor
+from harness.differential import DTYPES, agrees
+from harness.inputs import LAYOUTS, linear_weight, make_tensor, with_layout
+from harness.strategies import ALL_FLOATS, floats, seeds, shapes, tensors, weight
+
+pytestmark = pytest.mark.adapters("run_linear")
 
 EXACT = Tolerance(0.0, 0.0, "exact: every sum has at most one nonzero term, a product with 1 or 0")
 SIZES = st.integers(1, 8)
@@ -61,7 +56,7 @@ def test_linearity_in_input(implementation, device, dtype, data, a, b):
     """Linear(a·x + b·y) = a·Linear(x) + b·Linear(y)."""
     linear = implementation("run_linear")
     d_in, d_out = _sizes(data, "d_in", "d_out")
-    lead = data.draw(batch_shapes(), label="leading dims")
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
     seed = data.draw(seeds(), label="seed")
     weight = _integers(seed, (d_out, d_in), 2, dtype, device)
     x, y = _integers(seed + 1, (*lead, d_in), 3, dtype, device), _integers(seed + 2, (*lead, d_in), 3, dtype, device)
@@ -100,7 +95,7 @@ def test_composition_multiplies_weights_in_order(implementation, device, dtype, 
     """Linear_{W₂}(Linear_{W₁}(x)) = Linear_{W₂W₁}(x): x W₁ᵀ W₂ᵀ = x (W₂ W₁)ᵀ, even for square, non-commuting W."""
     linear = implementation("run_linear")
     d_in, d_mid, d_out = _sizes(data, "d_in", "d_mid", "d_out")
-    lead = data.draw(batch_shapes(), label="leading dims")
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
     seed = data.draw(seeds(), label="seed")
     w1, w2 = _integers(seed, (d_mid, d_in), 1, dtype, device), _integers(seed + 1, (d_out, d_mid), 1, dtype, device)
     x = _integers(seed + 2, (*lead, d_in), 3, dtype, device)
@@ -126,7 +121,7 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
     """
     linear = implementation("run_linear")
     d_in, d_out = _sizes(data, "d_in", "d_out")
-    lead = data.draw(batch_shapes(min_dims=2), label="leading dims")
+    lead = data.draw(shapes(2, 2, 3), label="leading dims")
     seed = data.draw(seeds(), label="seed")
     weight, x = linear_weight(seed, d_out, d_in, dtype, device), make_tensor(seed + 1, (*lead, d_in), dtype, device)
     x_in, weight_in = with_layout(x, layout), with_layout(weight, layout)
@@ -136,3 +131,19 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
         y, "Linear returns (..., d_out) in x's dtype", shape=(*lead, d_out), dtype=dtype, device=device, inputs=inputs
     )
     assert_law(y, linear(d_in, d_out, weight, x), f"Linear({layout} x, W) == Linear(contiguous x, W)", inputs=inputs)
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_linear(d_in, d_out, W, x) = x Wᵀ for x of shape (..., d_in)."""
+    lead = data.draw(shapes(0, 3, 3), label="leading dims")
+    d_in = data.draw(st.integers(1, 8), label="d_in")
+    d_out = data.draw(st.one_of(st.just(d_in), st.integers(1, 8)), label="d_out")  # square: orientation bugs hide
+    arguments = {
+        "d_in": d_in,
+        "d_out": d_out,
+        "weights": weight(data, d_out, d_in, dtype, device, "weights"),
+        "in_features": floats(data, (*lead, d_in), dtype, device, "in_features"),
+    }
+    agrees(implementation, "run_linear", arguments, dtype=dtype, device=device)

@@ -13,8 +13,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from properties.strategies import ALL_FLOATS, LAYOUTS, batch_shapes, make_ids, make_tensor, seeds, with_layout
+from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
+from harness.differential import DTYPES, agrees
+from harness.inputs import LAYOUTS, make_ids, make_tensor, with_layout
+from harness.strategies import ALL_FLOATS, floats, gain, seeds, shapes
+
+pytestmark = pytest.mark.adapters("run_rmsnorm")
 
 EPSILONS = st.sampled_from([1e-5, 1e-6, 0.0, 1e-2, 1.0])
 POWERS_OF_TWO = st.sampled_from([2.0**k for k in (-4, -3, -1, 1, 2, 5)])
@@ -31,7 +35,7 @@ EXACT = Tolerance(0.0, 0.0, "exact: negation is exact in every dtype")
 
 def _problem(data: st.DataObject, dtype, device, *, min_lead_dims: int = 0, grid: float | None = None):
     """``(d_model, x, gain, seed)``: x of shape (..., d_model) and a gain from one drawn seed."""
-    lead = data.draw(batch_shapes(min_dims=min_lead_dims), label="leading dims")
+    lead = data.draw(shapes(min_lead_dims, 2, 3), label="leading dims")
     d_model = data.draw(st.integers(1, 8), label="d_model")
     seed = data.draw(seeds(), label="seed")
     x = make_tensor(seed, (*lead, d_model), dtype, device, grid=grid)
@@ -196,3 +200,19 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, eps, layout
     out = rmsnorm(d_model, eps, gain_in, x_in)
     assert_tensor(out, "RMSNorm returns x's shape and dtype", shape=x.shape, dtype=dtype, device=device, inputs=inputs)
     assert_law(out, rmsnorm(d_model, eps, gain, x), f"RMSNorm({layout} x) == RMSNorm(contiguous x)", inputs=inputs)
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_rmsnorm = x / sqrt(mean(x², -1) + eps) · g, computed in float32 at least, in x's dtype."""
+    lead = data.draw(shapes(0, 3, 3), label="leading dims")
+    d_model = data.draw(st.integers(1, 16), label="d_model")
+    scale = data.draw(st.sampled_from([1.0, 1e-3, 100.0]), label="scale")
+    arguments = {
+        "d_model": d_model,
+        "eps": data.draw(st.sampled_from([1e-5, 1e-6, 0.1]), label="eps"),
+        "weights": gain(data, d_model, dtype, device, "weights"),
+        "in_features": floats(data, (*lead, d_model), dtype, device, "in_features", scale=scale),
+    }
+    agrees(implementation, "run_rmsnorm", arguments, dtype=dtype, device=device)

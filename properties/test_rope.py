@@ -18,19 +18,24 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor
-from properties.strategies import (
+from harness.assertions import Tolerance, assert_law, assert_tensor
+from harness.differential import DTYPES, agrees
+from harness.inputs import broadcast_variants, make_ids, make_tensor, with_layout
+from harness.strategies import (
     ALL_FLOATS,
     INDEX_DTYPES,
     WIDE_FLOATS,
-    broadcast_variants,
+    broadcastable_shapes,
+    even_dims,
+    floats,
+    index_tensor,
     lead_shapes,
-    make_ids,
-    make_tensor,
     rope_thetas,
     seeds,
-    with_layout,
+    shapes,
 )
+
+pytestmark = pytest.mark.adapters("run_rope")
 
 F64 = torch.float64
 
@@ -403,3 +408,21 @@ def test_matches_float64_rotation_within_the_dtype_budget(implementation, device
         tol=_tolerance(dtype, call.x, call.positions, float64_precision=True),
         inputs=call.inputs(),
     )
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_rope rotates pairs (2k, 2k+1) by p·Θ^(-2k/d_k), p from token_positions broadcast over the leading dims."""
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
+    seq, d_k = data.draw(st.integers(1, 6), label="seq"), data.draw(even_dims(2, 16), label="d_k")
+    max_seq_len = data.draw(st.integers(seq, 64), label="max_seq_len")
+    positions_shape = data.draw(broadcastable_shapes((*lead, seq)), label="token_positions shape")
+    arguments = {
+        "d_k": d_k,
+        "theta": data.draw(st.sampled_from([10000.0, 500000, 100.0, 2.5]), label="theta"),
+        "max_seq_len": max_seq_len,
+        "in_query_or_key": floats(data, (*lead, seq, d_k), dtype, device, "in_query_or_key"),
+        "token_positions": index_tensor(data, positions_shape, max_seq_len, device, "token_positions"),
+    }
+    agrees(implementation, "run_rope", arguments, dtype=dtype, device=device)

@@ -18,16 +18,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor
-from properties.strategies import (
-    ALL_FLOATS,
-    WIDE_FLOATS,
-    attention_masks,
-    lead_shapes,
-    make_tensor,
-    seeds,
-    with_layout,
-)
+from harness.assertions import Tolerance, assert_law, assert_tensor
+from harness.differential import DTYPES, agrees
+from harness.inputs import make_tensor, with_layout
+from harness.strategies import ALL_FLOATS, WIDE_FLOATS, attention_masks, floats, laid_out, lead_shapes, seeds, shapes
+
+pytestmark = pytest.mark.adapters("run_scaled_dot_product_attention")
 
 F64 = torch.float64
 
@@ -409,3 +405,25 @@ def test_non_contiguous_inputs_give_the_same_result(implementation, device, dtyp
         tol=_tolerance(dtype, call, times=2),
         inputs=strided.inputs(),
     )
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_scaled_dot_product_attention = softmax(QKᵀ/√d_k + M) V; mask None means no mask at all."""
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
+    n, m = data.draw(st.integers(1, 6), label="queries"), data.draw(st.integers(1, 6), label="keys")
+    d_k, d_v = data.draw(st.integers(1, 8), label="d_k"), data.draw(st.integers(1, 8), label="d_v")
+    scale = data.draw(st.sampled_from([1.0, 3.0]), label="Q, K scale")
+    arguments = {
+        "Q": floats(data, (*lead, n, d_k), dtype, device, "Q", scale=scale),
+        "K": floats(data, (*lead, m, d_k), dtype, device, "K", scale=scale),
+        "V": floats(data, (*lead, m, d_v), dtype, device, "V"),
+    }
+    if data.draw(st.booleans(), label="masked"):
+        arguments["mask"] = laid_out(
+            data, data.draw(attention_masks((*lead, n, m), device=device), label="mask"), "mask"
+        )
+    elif data.draw(st.booleans(), label="mask=None passed explicitly"):
+        arguments["mask"] = None
+    agrees(implementation, "run_scaled_dot_product_attention", arguments, dtype=dtype, device=device, composite=True)

@@ -7,8 +7,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from properties.strategies import ALL_FLOATS, LAYOUTS, make_tensor, seeds, shapes, tensors, with_layout
+from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
+from harness.differential import DTYPES, agrees
+from harness.inputs import LAYOUTS, make_tensor, with_layout
+from harness.strategies import ALL_FLOATS, floats, seeds, shapes, tensors
+
+pytestmark = pytest.mark.adapters("run_silu")
 
 
 def _silu64(x: torch.Tensor) -> torch.Tensor:
@@ -76,3 +80,13 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
     y = silu(x_in)
     assert_tensor(y, "SiLU returns its input's shape and dtype", shape=shape, dtype=dtype, device=device, inputs=inputs)
     assert_law(y, silu(x), f"SiLU({layout} x) == SiLU(contiguous x)", inputs=inputs)
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_silu(x) = x·sigmoid(x) elementwise, any shape."""
+    shape = data.draw(shapes(min_dims=0, max_dims=4), label="shape")
+    scale = data.draw(st.sampled_from([1.0, 10.0]), label="scale")
+    arguments = {"in_features": floats(data, shape, dtype, device, "in_features", scale=scale)}
+    agrees(implementation, "run_silu", arguments, dtype=dtype, device=device)

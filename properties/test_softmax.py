@@ -13,18 +13,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from properties.strategies import (
-    ALL_FLOATS,
-    LAYOUTS,
-    exact_grid,
-    make_ids,
-    make_tensor,
-    seeds,
-    shapes,
-    tensors,
-    with_layout,
-)
+from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
+from harness.differential import DTYPES, agrees
+from harness.inputs import LAYOUTS, exact_grid, make_ids, make_tensor, with_layout
+from harness.strategies import ALL_FLOATS, floats, seeds, shapes, tensors
+
+pytestmark = pytest.mark.adapters("run_softmax")
 
 EXACT = Tolerance(0.0, 0.0, "exact: no rounding can make this law fail")
 
@@ -217,3 +211,16 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
         p, "softmax returns the input's dtype and shape", shape=shape, dtype=dtype, device=device, inputs=inputs
     )
     assert_law(p, softmax(x, dim), f"softmax({layout} x, dim={dim}) == softmax(contiguous x)", inputs=inputs)
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_softmax(x, dim) = exp(x - max) / Σ exp(x - max) along any dim, also for inputs scaled by 1000."""
+    shape = data.draw(shapes(min_dims=1, max_dims=4, max_side=6), label="shape")
+    scale = data.draw(st.sampled_from([1.0, 30.0, 1000.0]), label="scale")
+    arguments = {
+        "in_features": floats(data, shape, dtype, device, "in_features", scale=scale),
+        "dim": data.draw(st.integers(-len(shape), len(shape) - 1), label="dim"),
+    }
+    agrees(implementation, "run_softmax", arguments, dtype=dtype, device=device)

@@ -13,17 +13,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from properties.strategies import (
-    ALL_FLOATS,
-    LAYOUTS,
-    batch_shapes,
-    linear_weight,
-    make_ids,
-    make_tensor,
-    seeds,
-    with_layout,
-)
+from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
+from harness.differential import DTYPES, agrees
+from harness.inputs import LAYOUTS, linear_weight, make_ids, make_tensor, with_layout
+from harness.strategies import ALL_FLOATS, floats, seeds, shapes, weight
+
+pytestmark = pytest.mark.adapters("run_swiglu")
 
 SCALES = st.sampled_from([-1.0, 2.0, -0.5, 4.0])
 SIGNED_POWERS_OF_TWO = st.sampled_from([0.5, 1.0, 2.0, -0.5, -1.0, -2.0])
@@ -53,7 +48,7 @@ def _problem(data: st.DataObject, dtype, device, *, min_lead_dims: int = 0):
     """``(d_model, d_ff, x, weights, seed)`` with x of shape (..., d_model), all from one drawn seed."""
     d_model = data.draw(st.integers(1, 8), label="d_model")
     d_ff = data.draw(st.integers(1, 8), label="d_ff")
-    lead = data.draw(batch_shapes(min_dims=min_lead_dims), label="leading dims")
+    lead = data.draw(shapes(min_lead_dims, 2, 3), label="leading dims")
     seed = data.draw(seeds(), label="seed")
     x = make_tensor(seed, (*lead, d_model), dtype, device)
     return d_model, d_ff, x, _weights(seed + 1, d_model, d_ff, dtype, device), seed
@@ -154,3 +149,22 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
         tol=_rounding_tolerance(dtype, x, weights),
         inputs=inputs,
     )
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_swiglu = W2 (SiLU(W1 x) ⊙ W3 x) for x of shape (..., seq, d_model)."""
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
+    seq = data.draw(st.integers(1, 4), label="seq")
+    d_model = data.draw(st.integers(1, 8), label="d_model")
+    d_ff = data.draw(st.one_of(st.just(d_model), st.integers(1, 12)), label="d_ff")  # square W2: orientation bugs hide
+    arguments = {
+        "d_model": d_model,
+        "d_ff": d_ff,
+        "w1_weight": weight(data, d_ff, d_model, dtype, device, "w1"),
+        "w2_weight": weight(data, d_model, d_ff, dtype, device, "w2"),
+        "w3_weight": weight(data, d_ff, d_model, dtype, device, "w3"),
+        "in_features": floats(data, (*lead, seq, d_model), dtype, device, "in_features"),
+    }
+    agrees(implementation, "run_swiglu", arguments, dtype=dtype, device=device, composite=True)

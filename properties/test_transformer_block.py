@@ -2,7 +2,8 @@
 
 ``y = x + MHA(RMSNorm₁ x)`` and ``z = y + SwiGLU(RMSNorm₂ y)``, MHA with RoPE at positions ``0 … seq-1``.
 
-Causality and truncated inputs live in ``test_causal_masking.py``.
+Causality: changing inputs after position i leaves outputs up to i unchanged, and a prefix of the input
+gives the prefix of the output (float64/float32: calls of different lengths round differently).
 """
 
 from __future__ import annotations
@@ -14,19 +15,22 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from properties.strategies import (
+from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
+from harness.differential import DTYPES, agrees
+from harness.inputs import block_weights, make_tensor, noncontiguous, norm_gain, with_new_future
+from harness.strategies import (
     ALL_FLOATS,
     WIDE_FLOATS,
     attention_layouts,
-    batch_shapes,
-    block_weights,
-    make_tensor,
-    noncontiguous,
-    norm_gain,
+    floats,
+    head_layouts,
+    layer_weights,
     rope_thetas,
     seeds,
+    shapes,
 )
+
+pytestmark = pytest.mark.adapters("run_transformer_block")
 
 NORM_EPS = 1e-5  # SPEC §1: every RMSNorm of the course model
 # Zeroing one of these silences a residual branch: its output is exactly 0 whatever its input.
@@ -60,7 +64,7 @@ class BlockProblem:
 def block_problems(draw: st.DrawFn, dtype, device, min_seq: int = 1) -> BlockProblem:
     num_heads, d_model = draw(attention_layouts())
     d_ff = draw(st.integers(1, 24))
-    lead = draw(batch_shapes())
+    lead = draw(shapes(0, 2, 3))
     seq = draw(st.integers(min_seq, 8))
     max_seq_len = draw(st.integers(seq, 16))
     theta = draw(rope_thetas())
@@ -183,6 +187,7 @@ def test_each_norm_gain_feeds_only_its_own_branch(implementation, device, dtype,
     )
 
 
+@pytest.mark.adapters("run_transformer_block", "run_rmsnorm", "run_multihead_self_attention_with_rope", "run_swiglu")
 @pytest.mark.parametrize("dtype", WIDE_FLOATS)
 @given(data=st.data())
 def test_block_is_the_pre_norm_composition_of_its_components(implementation, device, dtype, data):
@@ -220,4 +225,61 @@ def test_block_is_the_pre_norm_composition_of_its_components(implementation, dev
         z,
         "run_transformer_block = x + MHA(RMSNorm₁ x), then + SwiGLU(RMSNorm₂ ·), from the implementation's own parts",
         inputs=problem.inputs(),
+    )
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_transformer_block: y = x + MHA(RMSNorm₁(x)) with RoPE at 0 … seq-1, z = y + SwiGLU(RMSNorm₂(y))."""
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
+    seq = data.draw(st.integers(1, 6), label="seq")
+    num_heads, d_model = data.draw(head_layouts(max_heads=4, max_d_head=6), label="(num_heads, d_model)")
+    d_ff = data.draw(st.integers(1, 16), label="d_ff")
+    arguments = {
+        "d_model": d_model,
+        "num_heads": num_heads,
+        "d_ff": d_ff,
+        "max_seq_len": data.draw(st.integers(seq, 16), label="max_seq_len"),
+        "theta": data.draw(st.sampled_from([10000.0, 500000, 100.0, 2.5]), label="theta"),
+        "weights": layer_weights(data, d_model, d_ff, dtype, device),
+        "in_features": floats(data, (*lead, seq, d_model), dtype, device, "in_features"),
+    }
+    agrees(
+        implementation,
+        "run_transformer_block",
+        arguments,
+        dtype=dtype,
+        device=device,
+        composite=True,
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data(), seed=seeds())
+def test_block_outputs_ignore_later_inputs(implementation, device, dtype, data, seed):
+    """block(x')[..., :i+1, :] = block(x)[..., :i+1, :] when x' differs from x only after position i."""
+    problem = draw_block_problem(data, dtype, device, min_seq=2)
+    x = problem.x
+    last = data.draw(st.integers(0, x.shape[-2] - 2), label="last unchanged position i")
+    new_x = with_new_future(x, make_tensor(seed, tuple(x.shape), dtype, device, scale=3.0), last, dim=-2)
+    assert_law(
+        run_block(implementation, problem, x=new_x)[..., : last + 1, :],
+        run_block(implementation, problem)[..., : last + 1, :],
+        f"block outputs at positions ≤ {last} do not change when inputs after {last} change",
+        inputs=problem.inputs(last_unchanged=last),
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data())
+def test_block_of_a_prefix_is_the_prefix_of_the_block(implementation, device, dtype, data):
+    """block(x[..., :t, :]) = block(x)[..., :t, :]."""
+    problem = draw_block_problem(data, dtype, device)
+    t = data.draw(st.integers(1, problem.x.shape[-2]), label="prefix length t")
+    assert_law(
+        run_block(implementation, problem, x=problem.x[..., :t, :]),
+        run_block(implementation, problem)[..., :t, :],
+        f"block of the first {t} positions equals the first {t} positions of the block",
+        inputs=problem.inputs(prefix=t),
     )

@@ -1,7 +1,7 @@
 """Properties of ``run_transformer_lm``: embed → pre-norm blocks → RMSNorm → lm_head → unnormalised logits.
 
-``seq`` is drawn up to ``context_length`` and is usually shorter (SPEC §1). Causality and truncated inputs
-live in ``test_causal_masking.py``.
+``seq`` is drawn up to ``context_length`` and is usually shorter (SPEC §1). Causality: logits up to
+position i ignore later tokens, and a prefix of the ids gives the prefix of the logits.
 """
 
 from __future__ import annotations
@@ -13,17 +13,25 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import assert_law, assert_tensor
-from properties.strategies import (
+from harness.assertions import assert_law, assert_tensor
+from harness.differential import DTYPES, agrees
+from harness.inputs import lm_weights, with_new_future
+from harness.strategies import (
     ALL_FLOATS,
     INDEX_DTYPES,
     WIDE_FLOATS,
     attention_layouts,
-    lm_weights,
+    floats,
+    gain,
+    head_layouts,
+    layer_weights,
     rope_thetas,
     seeds,
     token_ids,
+    weight,
 )
+
+pytestmark = pytest.mark.adapters("run_transformer_lm")
 
 NORM_EPS = 1e-5  # SPEC §1: every RMSNorm of the course model
 
@@ -149,6 +157,7 @@ def test_silenced_blocks_leave_head_of_final_norm_of_embedding(implementation, d
     )
 
 
+@pytest.mark.adapters("run_transformer_lm", "run_embedding", "run_transformer_block", "run_rmsnorm", "run_linear")
 @pytest.mark.parametrize("dtype", WIDE_FLOATS)
 @given(data=st.data())
 def test_lm_is_embedding_then_blocks_then_final_norm_then_head(implementation, device, dtype, data):
@@ -180,4 +189,73 @@ def test_lm_is_embedding_then_blocks_then_final_norm_then_head(implementation, d
         logits,
         "run_transformer_lm = head(final norm(blocks(embedding))), from the implementation's own parts",
         inputs=problem.inputs(),
+    )
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_transformer_lm: embed → blocks → RMSNorm → lm_head, logits (batch, seq, vocab) in the weights' dtype.
+
+    ``seq`` may be shorter than ``context_length``; ids are int32 or int64.
+    """
+    vocab = data.draw(st.integers(1, 16), label="vocab_size")
+    context = data.draw(st.integers(1, 8), label="context_length")
+    batch, seq = data.draw(st.integers(1, 3), label="batch"), data.draw(st.integers(1, context), label="seq")
+    num_heads, d_model = data.draw(head_layouts(max_heads=4, max_d_head=4), label="(num_heads, d_model)")
+    num_layers, d_ff = data.draw(st.integers(1, 3), label="num_layers"), data.draw(st.integers(1, 16), label="d_ff")
+    weights = {"token_embeddings.weight": floats(data, (vocab, d_model), dtype, device, "token_embeddings")}
+    for layer in range(num_layers):
+        weights |= layer_weights(data, d_model, d_ff, dtype, device, prefix=f"layers.{layer}.")
+    weights["ln_final.weight"] = gain(data, d_model, dtype, device, "ln_final")
+    weights["lm_head.weight"] = weight(data, vocab, d_model, dtype, device, "lm_head")
+    arguments = {
+        "vocab_size": vocab,
+        "context_length": context,
+        "d_model": d_model,
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "d_ff": d_ff,
+        "rope_theta": data.draw(st.sampled_from([10000.0, 500000, 100.0, 2.5]), label="rope_theta"),
+        "weights": weights,
+        "in_indices": data.draw(token_ids((batch, seq), vocab, device=device), label="in_indices"),
+    }
+    agrees(
+        implementation,
+        "run_transformer_lm",
+        arguments,
+        dtype=dtype,
+        device=device,
+        composite=True,
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data())
+def test_lm_logits_ignore_later_tokens(implementation, device, dtype, data):
+    """LM(ids')[:, :i+1] = LM(ids)[:, :i+1] when ids' differs from ids only after position i."""
+    problem = draw_lm_problem(data, dtype, device, min_seq=2)
+    ids = problem.ids
+    last = data.draw(st.integers(0, ids.shape[-1] - 2), label="last unchanged position i")
+    other = data.draw(token_ids(tuple(ids.shape), problem.vocab_size, device), label="later tokens").to(ids.dtype)
+    new_ids = with_new_future(ids, other, last, dim=-1)
+    assert_law(
+        run_lm(implementation, problem, ids=new_ids)[:, : last + 1],
+        run_lm(implementation, problem)[:, : last + 1],
+        f"LM logits at positions ≤ {last} do not change when tokens after {last} change",
+        inputs=problem.inputs(last_unchanged=last),
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data())
+def test_lm_logits_of_a_prefix_are_the_prefix_of_the_logits(implementation, device, dtype, data):
+    """LM(ids[:, :t]) = LM(ids)[:, :t]: a sequence shorter than the context is scored as its own prefix."""
+    problem = draw_lm_problem(data, dtype, device)
+    t = data.draw(st.integers(1, problem.ids.shape[-1]), label="prefix length t")
+    assert_law(
+        run_lm(implementation, problem, ids=problem.ids[:, :t]),
+        run_lm(implementation, problem)[:, :t],
+        f"LM logits of the first {t} tokens equal the first {t} positions of the logits",
+        inputs=problem.inputs(prefix=t),
     )

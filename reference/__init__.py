@@ -1,14 +1,12 @@
 """Shape-typed reference implementation of the course's Transformer LM building blocks."""
 
 from reference.accounting import Accounting, account
-from reference.attention import causal_mask, scaled_dot_product_attention
-from reference.block import TransformerBlock, transformer_block
 from reference.checks import InputError, checks, checks_enabled, set_checks
 from reference.config import ConfigError, TransformerConfig
 from reference.cross_entropy import cross_entropy
 from reference.embedding import Embedding, embedding
 from reference.linear import Linear, linear
-from reference.multihead_attention import (
+from reference.multihead_self_attention import (
     CausalMultiHeadSelfAttention,
     group_query_heads,
     multihead_self_attention,
@@ -25,10 +23,12 @@ from reference.rope import (
     rope,
     rope_angles,
 )
+from reference.scaled_dot_product_attention import causal_mask, scaled_dot_product_attention
 from reference.sinusoidal import sinusoidal_positions
 from reference.softmax import softmax, softmax_with_temperature
 from reference.state_dict import StateDictError, from_weights, load_weights
 from reference.swiglu import SwiGLU, conventional_d_ff, silu, swiglu
+from reference.transformer_block import TransformerBlock, transformer_block
 from reference.transformer_lm import TransformerLM, transformer_lm
 
 __all__ = [

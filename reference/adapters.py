@@ -10,17 +10,17 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from reference.attention import scaled_dot_product_attention
-from reference.block import transformer_block
 from reference.config import TransformerConfig
 from reference.cross_entropy import cross_entropy
 from reference.embedding import embedding
 from reference.linear import linear
-from reference.multihead_attention import multihead_self_attention
+from reference.multihead_self_attention import multihead_self_attention
 from reference.rmsnorm import rmsnorm
 from reference.rope import RotaryPositionalEmbedding
+from reference.scaled_dot_product_attention import scaled_dot_product_attention
 from reference.softmax import softmax
 from reference.swiglu import silu, swiglu
+from reference.transformer_block import transformer_block
 from reference.transformer_lm import transformer_lm
 
 

@@ -8,15 +8,15 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from reference.block import TransformerBlock
 from reference.checks import InputError, Int32Or64, checks_enabled, shape_checked
 from reference.config import TransformerConfig
 from reference.embedding import Embedding
 from reference.linear import Linear
-from reference.multihead_attention import rotary_embedding
+from reference.multihead_self_attention import rotary_embedding
 from reference.rmsnorm import RMSNorm
 from reference.sinusoidal import sinusoidal_positions
 from reference.state_dict import from_weights
+from reference.transformer_block import TransformerBlock
 
 
 class TransformerLM(nn.Module):

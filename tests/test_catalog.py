@@ -1,5 +1,5 @@
-"""Unit tests of ``tools.catalog``: JUnit parsing, per-seed runs, verdicts, exit status, discovery,
-deselection, planning, retries, timeouts, seeds and kills inside a process, the CLI.
+"""Unit tests of the catalog runner (``catalog/runner/``): JUnit parsing, per-seed runs, verdicts, exit status,
+discovery, deselection, planning, retries, timeouts, seeds and kills inside a process, the CLI.
 
 No test here runs the property suite: the runner is exercised on tiny fake
 suites (a conftest and a few test modules in a temporary folder, no torch) or
@@ -16,8 +16,23 @@ from pathlib import Path
 
 import pytest
 
-from tools import catalog
-from tools.catalog import Case, CatalogResult, Entry, FailedTest, Run, Task
+from catalog.runner import tasks as runner_tasks
+from catalog.runner.cli import main, parse_arguments
+from catalog.runner.discovery import defined_adapters, description, discover
+from catalog.runner.junit import Case, parse_junit, runs_from_cases, split_parameters
+from catalog.runner.plugin import can_observe
+from catalog.runner.results import CatalogResult, Entry, FailedTest, Run, collapse_parameters
+from catalog.runner.settings import (
+    BUG_PROFILE,
+    CORRECT_EXAMPLES,
+    CORRECT_PROFILE,
+    DEFAULT_KILLS,
+    KILLS_ENV,
+    SEEDS_ENV,
+    SPARED,
+)
+from catalog.runner.table import render_table
+from catalog.runner.tasks import Task, _all, build_command, plan, run_catalog, run_task, task_environment
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="1" failures="2" skipped="1" tests="6">
@@ -37,10 +52,10 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
   </testcase>
   <testcase classname="properties.test_strategies" name="test_shapes" time="0.0"/>
   <testcase classname="properties.test_differential" name="test_matches[impl.rope_bug]" time="0.0">
-    <skipped type="pytest.skip" message="{spared} 3 properties">tools/catalog.py:1: {spared} 3 properties</skipped>
+    <skipped type="pytest.skip" message="{spared} 3 properties">plugin.py:1: {spared} 3 properties</skipped>
   </testcase>
 </testsuite></testsuites>
-""".replace("{spared}", catalog.SPARED)
+""".replace("{spared}", SPARED)
 
 # A report of a repeated (correct) process: Hypothesis tests once per seed, the others once.
 JUNIT_SEEDS = """<?xml version="1.0" encoding="utf-8"?>
@@ -73,24 +88,24 @@ def _correct(*runs: Run, name: str = "einsum") -> Entry:
 
 
 def test_split_parameters_takes_the_impl_part_out_of_a_test_name():
-    assert catalog.split_parameters("test_x[float32-impl.einsum]") == ("test_x[float32]", "einsum", None)
-    assert catalog.split_parameters("test_x[impl.a_b-float16]") == ("test_x[float16]", "a_b", None)
-    assert catalog.split_parameters("test_x[impl.a]") == ("test_x", "a", None)
-    assert catalog.split_parameters("test_x[-1000.0-impl.a]") == ("test_x[-1000.0]", "a", None)
-    assert catalog.split_parameters("test_x[float32]") == ("test_x[float32]", None, None)
-    assert catalog.split_parameters("test_x") == ("test_x", None, None)
+    assert split_parameters("test_x[float32-impl.einsum]") == ("test_x[float32]", "einsum", None)
+    assert split_parameters("test_x[impl.a_b-float16]") == ("test_x[float16]", "a_b", None)
+    assert split_parameters("test_x[impl.a]") == ("test_x", "a", None)
+    assert split_parameters("test_x[-1000.0-impl.a]") == ("test_x[-1000.0]", "a", None)
+    assert split_parameters("test_x[float32]") == ("test_x[float32]", None, None)
+    assert split_parameters("test_x") == ("test_x", None, None)
 
 
 def test_split_parameters_takes_the_seed_part_out_too():
-    assert catalog.split_parameters("test_x[float32-impl.einsum-seed.3]") == ("test_x[float32]", "einsum", 3)
-    assert catalog.split_parameters("test_x[impl.a-seed.12]") == ("test_x", "a", 12)
-    assert catalog.split_parameters("test_x[seed.4]") == ("test_x", None, 4)
+    assert split_parameters("test_x[float32-impl.einsum-seed.3]") == ("test_x[float32]", "einsum", 3)
+    assert split_parameters("test_x[impl.a-seed.12]") == ("test_x", "a", 12)
+    assert split_parameters("test_x[seed.4]") == ("test_x", None, 4)
     # Only ``seed.`` and digits is the plugin's part; a parameter value that merely looks alike stays.
-    assert catalog.split_parameters("test_x[seed.x-impl.a]") == ("test_x[seed.x]", "a", None)
+    assert split_parameters("test_x[seed.x-impl.a]") == ("test_x[seed.x]", "a", None)
 
 
 def test_parse_junit_names_outcomes_messages_and_implementations():
-    cases = catalog.parse_junit(JUNIT)
+    cases = parse_junit(JUNIT)
     assert cases == [
         Case("test_rope::test_norm[float32]", "einsum", "passed", seconds=0.1),
         Case(
@@ -105,12 +120,12 @@ def test_parse_junit_names_outcomes_messages_and_implementations():
         Case("test_softmax::test_fixture", "einsum", "error", "failed on setup with ImportError"),
         Case("test_strategies::test_shapes", None, "passed"),
         # The plugin's own skip is no ordinary skip: the test never ran against an already killed bug.
-        Case("test_differential::test_matches", "rope_bug", "spared", f"{catalog.SPARED} 3 properties"),
+        Case("test_differential::test_matches", "rope_bug", "spared", f"{SPARED} 3 properties"),
     ]
 
 
 def test_parse_junit_reads_the_seed_of_a_repeated_test():
-    cases = catalog.parse_junit(JUNIT_SEEDS)
+    cases = parse_junit(JUNIT_SEEDS)
     assert [(case.test, case.implementation, case.seed) for case in cases[:3]] == [
         ("test_rope::test_norm", "einsum", 0),
         ("test_rope::test_norm", "einsum", 1),
@@ -119,7 +134,7 @@ def test_parse_junit_reads_the_seed_of_a_repeated_test():
 
 
 def test_runs_from_cases_splits_one_report_by_implementation():
-    runs = catalog.runs_from_cases(catalog.parse_junit(JUNIT), ["rope_bug", "einsum", "gone"], (3,), {"gone": "E"})
+    runs = runs_from_cases(parse_junit(JUNIT), ["rope_bug", "einsum", "gone"], (3,), {"gone": "E"})
     (rope_bug,) = runs["rope_bug"]
     assert (rope_bug.seed, rope_bug.status) == (3, "failed")
     assert [failure.test for failure in rope_bug.failures] == [
@@ -136,8 +151,8 @@ def test_runs_from_cases_splits_one_report_by_implementation():
 
 
 def test_runs_from_cases_gives_each_seed_its_own_run():
-    cases = catalog.parse_junit(JUNIT_SEEDS)
-    runs = catalog.runs_from_cases(cases, ["einsum", "other", "gone"], (0, 1), {"gone": "E"})
+    cases = parse_junit(JUNIT_SEEDS)
+    runs = runs_from_cases(cases, ["einsum", "other", "gone"], (0, 1), {"gone": "E"})
     einsum = runs["einsum"]
     assert [run.seed for run in einsum] == [0, 1]
     # The seedless test ran once but belongs to every seed's run; the seeded failure only to seed 1's.
@@ -151,7 +166,7 @@ def test_runs_from_cases_gives_each_seed_its_own_run():
 
 def test_a_failure_of_a_test_shared_by_all_implementations_is_an_error_of_each():
     cases = [Case("test_strategies::test_shapes", None, "failed", "boom"), Case("m::t", "a", "passed")]
-    runs = catalog.runs_from_cases(cases, ["a"], (0, 1), {})["a"]
+    runs = runs_from_cases(cases, ["a"], (0, 1), {})["a"]
     for run in runs:  # of every seed too: the shared test ran for all of them
         assert run.failures == ()
         assert run.errors == (FailedTest("test_strategies::test_shapes (shared)", "boom"),)
@@ -160,7 +175,7 @@ def test_a_failure_of_a_test_shared_by_all_implementations_is_an_error_of_each()
 
 def test_collapse_parameters_groups_one_property():
     names = ["m::t[float32]", "m::t[float16]", "m::u", "n::t[float32]"]
-    assert catalog.collapse_parameters(names) == ["m::t[×2]", "m::u", "n::t"]
+    assert collapse_parameters(names) == ["m::t[×2]", "m::u", "n::t"]
 
 
 # ---------------------------------------------------------------- verdicts and exit status
@@ -243,7 +258,7 @@ def test_json_and_table_come_from_one_result():
     assert data["entries"][0]["killed_by"] == ["m::t"]
     assert data["entries"][0]["adapters"] == ["run_rope"]
     assert data["entries"][0]["runs"][0]["failures"] == [{"test": "m::t", "message": "x"}]
-    assert catalog.render_table(result).row_count == 2
+    assert render_table(result).row_count == 2
 
 
 # ---------------------------------------------------------------- discovery
@@ -257,9 +272,9 @@ def _write(path: Path, text: str) -> Path:
 
 def test_description_is_the_docstrings_first_line_read_without_importing(tmp_path):
     module = _write(tmp_path / "a.py", '"""Swapped sin and cos.\n\nDetails.\n"""\nimport no_such_module\n')
-    assert catalog.description(module) == "Swapped sin and cos."
-    assert catalog.description(_write(tmp_path / "b.py", "x = 1\n")) == "(no docstring)"
-    assert catalog.description(_write(tmp_path / "c.py", "def (:\n")) == "(unreadable: not a Python module)"
+    assert description(module) == "Swapped sin and cos."
+    assert description(_write(tmp_path / "b.py", "x = 1\n")) == "(no docstring)"
+    assert description(_write(tmp_path / "c.py", "def (:\n")) == "(unreadable: not a Python module)"
 
 
 def test_defined_adapters_are_the_protocol_functions_a_file_defines_itself(tmp_path):
@@ -270,69 +285,43 @@ def test_defined_adapters_are_the_protocol_functions_a_file_defines_itself(tmp_p
         def run_rope(d_k, theta, max_seq_len, in_query_or_key, token_positions): ...
         run_silu = _helper
     """
-    assert catalog.defined_adapters(_write(tmp_path / "bug.py", source)) == ("run_rope", "run_silu")
+    assert defined_adapters(_write(tmp_path / "bug.py", source)) == ("run_rope", "run_silu")
 
 
 def test_discover_finds_both_kinds_skips_private_files_and_filters(tmp_path):
     for name in ("bugs/rope_a.py", "bugs/mha_b.py", "bugs/__init__.py", "correct/einsum.py"):
         _write(tmp_path / name, f'"""{name}"""\ndef run_rope(): ...\n')
-    entries = catalog.discover(tmp_path, ["bug", "correct"])
+    entries = discover(tmp_path, ["bug", "correct"])
     assert [(entry.kind, entry.name, entry.adapters) for entry in entries] == [
         ("bug", "mha_b", ("run_rope",)),
         ("bug", "rope_a", ("run_rope",)),
         ("correct", "einsum", ()),
     ]
     assert entries[0].description == "bugs/mha_b.py"
-    assert [entry.name for entry in catalog.discover(tmp_path, ["bug", "correct"], ["rope_*", "einsum"])] == [
+    assert [entry.name for entry in discover(tmp_path, ["bug", "correct"], ["rope_*", "einsum"])] == [
         "rope_a",
         "einsum",
     ]
-    assert catalog.discover(tmp_path, ["correct"], ["rope_*"]) == []
+    assert discover(tmp_path, ["correct"], ["rope_*"]) == []
 
 
 # ---------------------------------------------------------------- which tests can observe a bug
 
-TABLE = {"linear": "run_linear"}
 
-
-def _helper_calls_softmax(implementation):
-    return implementation("run_softmax")
-
-
-def _test_through_a_helper(implementation):
-    return _helper_calls_softmax(implementation)
-
-
-def _test_through_a_table(implementation):
-    return implementation(TABLE["linear"])
-
-
-def _test_without_adapters():
-    return 1 + 1
-
-
-def test_reachable_adapters_follow_helpers_and_tables_but_not_other_names():
-    assert catalog.reachable_adapters(_test_through_a_helper) == {"run_softmax"}
-    assert catalog.reachable_adapters(_test_through_a_table) == {"run_linear"}
-    assert catalog.reachable_adapters(_test_without_adapters) == set()
-    assert catalog.mentioned_adapters("run_block(x); run_rope(y)", ["run_silu"]) == {"run_rope", "run_silu"}
-
-
-def test_only_tests_that_provably_miss_every_overridden_adapter_are_deselected():
-    assert catalog.can_observe({"run_rope", "run_linear"}, ["run_rope"])
-    assert not catalog.can_observe({"run_linear"}, ["run_rope"])
-    assert catalog.can_observe(set(), ["run_rope"])  # reaches no adapter by name: kept
-    assert catalog.can_observe(None, ["run_rope"])  # source unreadable: kept
+def test_only_tests_that_declare_none_of_the_overridden_adapters_are_deselected():
+    assert can_observe(("run_rope", "run_linear"), ["run_rope"])
+    assert not can_observe(("run_linear",), ["run_rope"])
+    assert can_observe((), ["run_rope"])  # declares no adapter: kept
 
 
 # ---------------------------------------------------------------- planning and running
 
 
 def test_plan_groups_bugs_and_runs_all_correct_implementations_in_seed_chunks(monkeypatch):
-    monkeypatch.setattr(catalog, "BUGS_PER_PROCESS", 2)
-    monkeypatch.setattr(catalog, "SEEDS_PER_PROCESS", 2)
+    monkeypatch.setattr(runner_tasks, "BUGS_PER_PROCESS", 2)
+    monkeypatch.setattr(runner_tasks, "SEEDS_PER_PROCESS", 2)
     bugs = [_bug(name=f"b{i}") for i in range(5)]
-    tasks = catalog.plan([*bugs, _correct(name="c1"), _correct(name="c2")], runs=5, bug_seed=7, kills=2)
+    tasks = plan([*bugs, _correct(name="c1"), _correct(name="c2")], runs=5, bug_seed=7, kills=2)
     assert [(task.names, task.seeds, task.profile, task.select, task.kills, task.repeat) for task in tasks] == [
         (("b0", "b3"), (7,), "catalog", True, 2, False),
         (("b1", "b4"), (7,), "catalog", True, 2, False),
@@ -342,8 +331,8 @@ def test_plan_groups_bugs_and_runs_all_correct_implementations_in_seed_chunks(mo
         (("c1", "c2"), (2, 3), "catalog-repeat", False, 0, True),
         (("c1", "c2"), (4,), "catalog-repeat", False, 0, True),
     ]
-    full = catalog.plan(bugs, runs=1, bug_seed=0, full=True)
-    assert all(not task.select and task.kills == catalog.DEFAULT_KILLS for task in full)
+    full = plan(bugs, runs=1, bug_seed=0, full=True)
+    assert all(not task.select and task.kills == DEFAULT_KILLS for task in full)
 
 
 def test_task_split_takes_entries_apart_first_then_seeds():
@@ -359,14 +348,14 @@ def test_task_split_takes_entries_apart_first_then_seeds():
 
 def test_task_command_and_environment_carry_seeds_and_kills(tmp_path):
     bug = Task((_bug(),), (7,), "catalog", kills=3)
-    command, env = catalog.build_command(bug, tmp_path / "r.xml"), catalog.task_environment(bug, tmp_path / "n")
+    command, env = build_command(bug, tmp_path / "r.xml"), task_environment(bug, tmp_path / "n")
     assert "--hypothesis-seed=7" in command
-    assert (env[catalog.SEEDS_ENV], env[catalog.KILLS_ENV], env["HYPOTHESIS_PROFILE"]) == ("", "3", "catalog")
+    assert (env[SEEDS_ENV], env[KILLS_ENV], env["HYPOTHESIS_PROFILE"]) == ("", "3", "catalog")
     repeated = Task((_correct(),), (0, 1), "catalog-repeat", select=False, repeat=True)
-    command, env = catalog.build_command(repeated, tmp_path / "r.xml"), catalog.task_environment(repeated, tmp_path)
+    command, env = build_command(repeated, tmp_path / "r.xml"), task_environment(repeated, tmp_path)
     # The plugin seeds each repeated test itself; a global --hypothesis-seed would override nothing but confuse.
     assert not any(part.startswith("--hypothesis-seed") for part in command)
-    assert (env[catalog.SEEDS_ENV], env[catalog.KILLS_ENV]) == ("0,1", "0")
+    assert (env[SEEDS_ENV], env[KILLS_ENV]) == ("0,1", "0")
 
 
 def test_correct_profile_draws_the_examples_the_docstring_promises():
@@ -374,9 +363,9 @@ def test_correct_profile_draws_the_examples_the_docstring_promises():
 
     import properties.conftest  # noqa: F401  (registers the profiles)
 
-    assert settings.get_profile(catalog.CORRECT_PROFILE).max_examples == catalog.CORRECT_EXAMPLES
-    assert settings.get_profile(catalog.CORRECT_PROFILE).database is None
-    assert settings.get_profile(catalog.BUG_PROFILE).database is None
+    assert settings.get_profile(CORRECT_PROFILE).max_examples == CORRECT_EXAMPLES
+    assert settings.get_profile(CORRECT_PROFILE).database is None
+    assert settings.get_profile(BUG_PROFILE).database is None
 
 
 def test_run_catalog_reports_progress_retries_a_broken_group_singly_and_survives_runner_errors():
@@ -388,13 +377,13 @@ def test_run_catalog_reports_progress_retries_a_broken_group_singly_and_survives
         if "boom" in task.names and len(task.names) == 1:
             raise RuntimeError("disk full")
         if "hangs" in task.names:
-            return catalog._all(task, "timeout", 5.0, "no result within 5 s")
+            return _all(task, "timeout", 5.0, "no result within 5 s")
         return {
             name: [_run(failures=[FailedTest("m::t", "x")], seed=seed) for seed in task.seeds] for name in task.names
         }
 
     progress = []
-    result = catalog.run_catalog(entries, runs=2, jobs=2, run=fake_run, on_progress=lambda *a: progress.append(a))
+    result = run_catalog(entries, runs=2, jobs=2, run=fake_run, on_progress=lambda *a: progress.append(a))
     assert sorted(seen) == sorted(
         [("good", "hangs", "boom"), ("good",), ("hangs",), ("boom",), ("c",)]  # the group, then singly
     )
@@ -416,11 +405,11 @@ def test_run_catalog_retries_a_broken_seed_chunk_seed_by_seed():
     def fake_run(task: Task) -> dict[str, list[Run]]:
         seen.append((task.names, task.seeds))
         if 1 in task.seeds:  # seed 1 hangs whichever process draws it
-            return catalog._all(task, "timeout", 5.0, "no result within 5 s")
+            return _all(task, "timeout", 5.0, "no result within 5 s")
         return {name: [_run(status="passed", seed=seed) for seed in task.seeds] for name in task.names}
 
     progress = []
-    result = catalog.run_catalog(entries, runs=3, jobs=2, run=fake_run, on_progress=lambda *a: progress.append(a))
+    result = run_catalog(entries, runs=3, jobs=2, run=fake_run, on_progress=lambda *a: progress.append(a))
     assert sorted(seen) == sorted(
         [(("c1", "c2"), (0, 1, 2)), (("c1",), (0, 1, 2)), (("c2",), (0, 1, 2))]  # the chunk, then each entry,
         + [((name,), (seed,)) for name in ("c1", "c2") for seed in (0, 1, 2)]  # then each entry's seeds
@@ -438,7 +427,7 @@ def test_run_catalog_retries_a_broken_seed_chunk_seed_by_seed():
 def test_a_hung_run_is_killed_at_its_timeout_and_reported():
     task = Task((_bug(name="hangs"),), (0, 1), "catalog-repeat", repeat=True)
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
-    runs = catalog.run_task(task, timeout=0.5, command_for=lambda task, junit: sleeper)
+    runs = run_task(task, timeout=0.5, command_for=lambda task, junit: sleeper)
     assert [(run.seed, run.status) for run in runs["hangs"]] == [(0, "timeout"), (1, "timeout")]
     assert all(run.seconds < 30 for run in runs["hangs"])
 
@@ -455,9 +444,13 @@ def adapters():
 """
 
 FAKE_TESTS = """
+import pytest
+
+@pytest.mark.adapters("run_linear")
 def test_linear_doubles(adapters):
     assert adapters.run_linear(2) == 4, "law broken: run_linear doubles"
 
+@pytest.mark.adapters("run_softmax")
 def test_softmax_is_identity(adapters):
     assert adapters.run_softmax(3) == 3, "law broken: run_softmax is the identity here"
 
@@ -483,14 +476,19 @@ def test_linear_doubles(adapters):
     assert adapters.run_linear(2) == 4
 """
 
-# Alphabetically the differential module would run first; the plugin runs it last, after the named laws.
+# Alphabetically the differential module would run first; the plugin runs its test last, after the named laws.
 FAKE_LAWS = """
+import pytest
+
+@pytest.mark.adapters("run_linear")
 def test_linear_doubles(adapters):
     assert adapters.run_linear(2) == 4, "law broken: run_linear doubles"
 
+@pytest.mark.adapters("run_linear")
 def test_linear_keeps_zero(adapters):
     assert adapters.run_linear(0) == 0
 
+@pytest.mark.adapters("run_softmax")
 def test_softmax_is_identity(adapters):
     assert adapters.run_softmax(3) == 3
 
@@ -499,7 +497,10 @@ def test_without_adapters():
 """
 
 FAKE_DIFFERENTIAL = """
-def test_matches_reference(adapters):
+import pytest
+
+@pytest.mark.adapters("run_linear")
+def test_agrees_with_reference(adapters):
     assert adapters.run_linear(5) == 10, "differs from the reference"
 """
 
@@ -526,7 +527,7 @@ def test_one_process_tests_several_entries_and_deselects_what_a_bug_cannot_reach
         Entry("softmax_only", "bug", str(_write(fake_suite / "softmax_only.py", SOFTMAX_ONLY)), "", ("run_softmax",)),
         Entry("good", "bug", str(_write(fake_suite / "good.py", GOOD)), "", ("run_linear", "run_softmax")),
     )
-    runs = catalog.run_task(Task(entries, (0,), "catalog"), timeout=120, cwd=fake_suite, suite="suite")
+    runs = run_task(Task(entries, (0,), "catalog"), timeout=120, cwd=fake_suite, suite="suite")
     (bad,), (softmax_only,), (good,) = runs["bad"], runs["softmax_only"], runs["good"]
     assert (bad.seed, bad.status) == (0, "failed")
     assert [failure.test for failure in bad.failures] == ["suite.test_fake::test_linear_doubles"]
@@ -542,7 +543,7 @@ def test_a_repeated_process_runs_each_hypothesis_test_once_per_seed(fake_suite):
         Entry("twin", "correct", str(_write(fake_suite / "twin.py", GOOD)), ""),
     )
     task = Task(entries, (3, 4), "catalog-repeat", select=False, repeat=True)
-    runs = catalog.run_task(task, timeout=120, cwd=fake_suite, suite="seeded")
+    runs = run_task(task, timeout=120, cwd=fake_suite, suite="seeded")
     for name in ("good", "twin"):
         # Each seed's run: the Hypothesis test at that seed plus the plain test, which ran once.
         assert [(run.seed, run.clean, run.tests) for run in runs[name]] == [(3, True, 2), (4, True, 2)]
@@ -564,7 +565,7 @@ def test_a_killed_bug_is_spared_its_remaining_tests(fake_suite):
     )
     # select=False (--full): nothing is deselected, so every spared test is one that would have run.
     task = Task(entries, (0,), "catalog", select=False, kills=1)
-    runs = catalog.run_task(task, timeout=120, cwd=fake_suite, suite="kills")
+    runs = run_task(task, timeout=120, cwd=fake_suite, suite="kills")
     (bad,), (good,) = runs["bad"], runs["good"]
     # The first named law killed it; the other two laws and the differential test never ran.
     assert [failure.test for failure in bad.failures] == ["kills.test_laws::test_linear_doubles"]
@@ -580,7 +581,7 @@ def test_an_unloadable_entry_is_broken_not_killed(fake_suite):
         Entry("good", "correct", str(_write(fake_suite / "good.py", GOOD)), ""),
         Entry("syntax", "correct", str(_write(fake_suite / "syntax.py", "def (:\n")), ""),
     )
-    runs = catalog.run_task(Task(entries, (1,), "catalog-repeat", False), timeout=120, cwd=fake_suite, suite="suite")
+    runs = run_task(Task(entries, (1,), "catalog-repeat", False), timeout=120, cwd=fake_suite, suite="suite")
     assert runs["good"][0].clean
     assert [(run.seed, run.status) for run in runs["syntax"]] == [(1, "broken")]
     assert "could not be loaded" in runs["syntax"][0].detail
@@ -588,7 +589,7 @@ def test_an_unloadable_entry_is_broken_not_killed(fake_suite):
 
 def test_run_task_without_tests_is_broken(fake_suite):
     entry = Entry("good", "bug", str(_write(fake_suite / "good.py", GOOD)), "", ("run_linear",))
-    runs = catalog.run_task(Task((entry,), (), "catalog"), timeout=120, cwd=fake_suite, suite="empty")
+    runs = run_task(Task((entry,), (), "catalog"), timeout=120, cwd=fake_suite, suite="empty")
     assert [(run.seed, run.status) for run in runs["good"]] == [(None, "broken")]
     assert runs["good"][0].detail.startswith("pytest exit 5")
 
@@ -606,9 +607,9 @@ def test_main_prints_writes_json_and_sets_the_exit_status(tmp_path, monkeypatch,
             return {"rope_a": [_run(failures=[FailedTest("test_rope::test_pairs[float32]", "law broken")])]}
         return {name: [_run(status="passed", seed=seed) for seed in task.seeds] for name in task.names}
 
-    monkeypatch.setattr(catalog, "run_task", fake_run_task)
+    monkeypatch.setattr(runner_tasks, "run_task", fake_run_task)
     report = tmp_path / "catalog.json"
-    status = catalog.main(["--catalog", str(tmp_path), "--runs", "2", "--json", str(report)])
+    status = main(["--catalog", str(tmp_path), "--runs", "2", "--json", str(report)])
     output = capsys.readouterr().out
     assert status == 0
     assert "Rotated the wrong pairs." in output
@@ -618,15 +619,15 @@ def test_main_prints_writes_json_and_sets_the_exit_status(tmp_path, monkeypatch,
     assert data["entries"][0]["killed_by"] == ["test_rope::test_pairs[float32]"]
 
     survive = {"rope_a": [_run(status="passed")]}
-    monkeypatch.setattr(catalog, "run_task", lambda task, *, timeout: survive)
-    assert catalog.main(["--catalog", str(tmp_path), "--bugs"]) == 1
+    monkeypatch.setattr(runner_tasks, "run_task", lambda task, *, timeout: survive)
+    assert main(["--catalog", str(tmp_path), "--bugs"]) == 1
     assert "SURVIVED" in capsys.readouterr().out
-    assert catalog.main(["--catalog", str(tmp_path), "--only", "nothing*"]) == 2
+    assert main(["--catalog", str(tmp_path), "--only", "nothing*"]) == 2
 
 
 def test_bad_arguments_are_usage_errors():
     with pytest.raises(SystemExit):
-        catalog.parse_arguments(["--runs", "0"])
+        parse_arguments(["--runs", "0"])
     with pytest.raises(SystemExit):
-        catalog.parse_arguments(["--kills", "-1"])
-    assert catalog.parse_arguments([]).kills == catalog.DEFAULT_KILLS
+        parse_arguments(["--kills", "-1"])
+    assert parse_arguments([]).kills == DEFAULT_KILLS

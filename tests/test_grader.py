@@ -16,11 +16,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from tools.grade import build_parser, exit_status_for, grade_submission, main
-from tools.grader.reports import FORMATS, to_gradescope, to_json, to_junit, to_markdown
-from tools.grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
-from tools.grader.scoring import grade
-from tools.grader.suite_run import CheckOutcome
+from grader.cli import build_parser, exit_status_for, grade_submission, main
+from grader.reports import FORMATS, to_gradescope, to_json, to_junit, to_markdown
+from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from grader.scoring import grade
+from grader.suite_run import CheckOutcome, SuiteRun, parse_record
 
 SMALL_RUBRIC = """
 [settings]
@@ -32,13 +32,9 @@ suite_seconds = 300
 
 [problems.softmax]
 points = 1
-adapters = ["run_softmax"]
-checks = ["properties/test_softmax.py::*"]
 
-[problems.silu]
+[problems.swiglu]
 points = 2
-adapters = ["run_silu"]
-checks = ["properties/test_silu.py::*"]
 """
 
 CORRECT_SOFTMAX = """
@@ -77,10 +73,11 @@ def test_default_rubric_carries_the_spec_point_weights() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[problems.x]\npoints = -1\nchecks = ['a']\n", r"problems\.x\.points must be a number >= 0"),
-        ("[problems.x]\npoints = 1\nchecks = []\n", r"problems\.x\.checks must be a non-empty list"),
-        ("[problems.x]\npoints = 1\nchecks = ['a']\nweight = 2\n", r"problems\.x has unknown key\(s\) \['weight'\]"),
-        ("[settings]\nsuite = ['a']\n[problems.x]\npoints = 1\nchecks = ['a']\n", r"settings has unknown key"),
+        ("[problems.rope]\npoints = -1\n", r"problems\.rope\.points must be a number >= 0"),
+        ("[problems.rope]\nexclude = 'a'\n", r"problems\.rope\.exclude must be a list of node-id patterns"),
+        ("[problems.rope]\npoints = 1\nweight = 2\n", r"problems\.rope has unknown key\(s\) \['weight'\]"),
+        ("[problems.silu]\npoints = 1\n", r"problems has unknown key\(s\) \['silu'\]; known: \[.*'swiglu'"),
+        ("[settings]\nsuite = ['a']\n[problems.rope]\npoints = 1\n", r"settings has unknown key"),
         ("[settings]\n", r"no \[problems\.\*\] tables"),
         ("points = [", r"rubric\.toml"),
     ],
@@ -93,8 +90,15 @@ def test_a_malformed_rubric_names_the_key(tmp_path: Path, text: str, message: st
 # ----- scoring ----------------------------------------------------------------------------------
 
 
-def _outcomes(*rows: tuple[str, str, str]) -> list[CheckOutcome]:
-    return [CheckOutcome(nodeid, outcome, message, 0.0) for nodeid, outcome, message in rows]
+def _outcomes(*rows: tuple[str, str, str], collected: tuple[str, ...] | None = None) -> SuiteRun:
+    """A finished check run: each check's problem is its module's (``properties/test_softmax.py``: softmax)."""
+    problems = {"test_softmax": "softmax", "test_silu": "swiglu", "test_rope": "rope"}
+    outcomes = tuple(
+        CheckOutcome(nodeid, outcome, message, 0.0, problems.get(nodeid.split("/")[-1].split(".py")[0]))
+        for nodeid, outcome, message in rows
+    )
+    ids = collected if collected is not None else tuple(o.nodeid for o in outcomes)
+    return SuiteRun(outcomes, ids, 0, 1.0, "", False)
 
 
 def test_points_only_when_every_check_passes(small_rubric) -> None:
@@ -108,7 +112,10 @@ def test_points_only_when_every_check_passes(small_rubric) -> None:
         "s",
         "cpu",
     )
-    assert [(p.name, p.status, p.points) for p in report.problems] == [("softmax", "failed", 0), ("silu", "passed", 2)]
+    assert [(p.name, p.status, p.points) for p in report.problems] == [
+        ("softmax", "failed", 0),
+        ("swiglu", "passed", 2),
+    ]
     assert report.score == 2 and report.max_score == 3
     assert report.problems[0].failures[0].message == "law broken"
 
@@ -134,6 +141,46 @@ def test_a_problem_no_check_reached_is_not_graded_and_scores_nothing(small_rubri
     assert [f.nodeid for f in report.unassigned_failures] == ["other.py::x"]
 
 
+def test_a_check_that_never_reported_is_not_verified_and_scores_nothing(small_rubric) -> None:
+    """A run that died or was stopped after collection owes verdicts: its problem is "not verified", not passed."""
+    report = grade(
+        small_rubric,
+        _outcomes(
+            ("properties/test_softmax.py::a", "passed", ""),
+            ("properties/test_silu.py::a", "passed", ""),
+            collected=("properties/test_softmax.py::a", "properties/test_softmax.py::b", "properties/test_silu.py::a"),
+        ),
+        "s",
+        "cpu",
+    )
+    assert [(p.name, p.status, p.points) for p in report.problems] == [
+        ("softmax", "not verified", 0),
+        ("swiglu", "passed", 2),
+    ]
+    assert report.problems[0].not_verified == ["properties/test_softmax.py::b"]
+
+
+def test_unreported_checks_of_a_module_that_never_reported_cost_every_problem(small_rubric) -> None:
+    """Fail closed: with no record from a module, its checks' problem is unknown, so no problem is verified."""
+    run = _outcomes(("properties/test_silu.py::a", "passed", ""), collected=("properties/test_silu.py::a", "x.py::y"))
+    assert {p.status for p in grade(small_rubric, run, "s", "cpu").problems} == {"not verified"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"event": "test", "nodeid": "a", "outcome": "passed"}',
+        b'{"event": "test", "nodeid": "a", "outcome": "won", "message": "", "seconds": 0}',
+        b'{"event": "collected", "nodeids": [1]}',
+        b"\xff\xfe",
+    ],
+)
+def test_a_malformed_record_is_rejected_not_fatal(line: bytes) -> None:
+    assert parse_record(line) is None
+
+
 def test_every_report_format_renders_the_same_result(small_rubric) -> None:
     report = grade(
         small_rubric,
@@ -150,7 +197,7 @@ def test_every_report_format_renders_the_same_result(small_rubric) -> None:
     assert "sums to 1" in suite.find("testcase/failure").text
     gradescope = json.loads(to_gradescope(report))
     assert gradescope["score"] == 2 and [t["max_score"] for t in gradescope["tests"]] == [1, 2]
-    assert "| softmax | 0 / 1 | failed |" in to_markdown(report)
+    assert "| Softmax | 0 / 1 | failed |" in to_markdown(report)
 
 
 # ----- end to end -------------------------------------------------------------------------------
@@ -166,7 +213,7 @@ def test_grades_a_partly_wrong_submission_and_names_the_bug(tmp_path: Path, smal
         "    return in_features * torch.sigmoid(in_features)\n",
     )
     report = grade_submission(submission, small_rubric, "cpu")
-    assert [(p.name, p.status) for p in report.problems] == [("softmax", "failed"), ("silu", "passed")]
+    assert [(p.name, p.status) for p in report.problems] == [("softmax", "failed"), ("swiglu", "passed")]
     assert report.score == 2
     softmax = report.problems[0]
     assert any("law broken" in f.message for f in softmax.failures)
@@ -180,7 +227,7 @@ def test_hostile_submission_loses_only_the_affected_problem(tmp_path: Path, smal
         "import os, torch\n" + CORRECT_SOFTMAX + "def run_silu(in_features):\n    while True: pass\n",
     )
     report = grade_submission(submission, small_rubric, "cpu")
-    assert [(p.name, p.status) for p in report.problems] == [("softmax", "passed"), ("silu", "failed")]
+    assert [(p.name, p.status) for p in report.problems] == [("softmax", "passed"), ("swiglu", "failed")]
     assert any("no answer within 5 s" in f.message for f in report.problems[1].failures)
 
 
@@ -216,7 +263,7 @@ def test_the_submissions_conftest_and_monkeypatches_never_reach_the_grader(tmp_p
     )
     report = grade_submission(repo, small_rubric, "cpu")
     assert not marker.exists()
-    assert [(p.name, p.status) for p in report.problems] == [("softmax", "failed"), ("silu", "not attempted")]
+    assert [(p.name, p.status) for p in report.problems] == [("softmax", "failed"), ("swiglu", "not attempted")]
 
 
 def test_grading_twice_gives_the_same_report(tmp_path: Path, small_rubric) -> None:
@@ -268,10 +315,10 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "grade-on-push.ym
 def test_the_ci_template_calls_the_grader_with_options_it_has() -> None:
     """The workflow template's grade command parses, and the summary step reads a file the grader writes."""
     lines = [line.strip().removeprefix("run:").strip() for line in TEMPLATE.read_text().splitlines()]
-    commands = [shlex.split(line) for line in lines if "tools.grade" in line]
-    assert commands, "the template no longer runs python -m tools.grade"
+    commands = [shlex.split(line) for line in lines if line.startswith("python -m grader")]
+    assert commands, "the template no longer runs python -m grader"
     for command in commands:
-        options = build_parser().parse_args(command[command.index("tools.grade") + 1 :])
+        options = build_parser().parse_args(command[command.index("grader") + 1 :])
         assert set(options.format.split(",")) <= set(FORMATS)
         assert "markdown" in options.format.split(",")
         assert f"{options.out.name}/summary.md" in TEMPLATE.read_text()  # what the job-summary step appends
@@ -279,9 +326,9 @@ def test_the_ci_template_calls_the_grader_with_options_it_has() -> None:
 
 def test_likely_bugs_name_float32_arithmetic_inside_a_float64_computation() -> None:
     """Precision bugs are named too: the fixed inputs include float64 ones, compared at float64 precision."""
-    from properties.catalog.bugs import sdpa_softmax_in_float32, softmax_float64_computed_in_float32
+    from catalog.bugs import sdpa_softmax_in_float32, softmax_float64_computed_in_float32
+    from grader.diagnosis import likely_bugs
     from reference import adapters as reference
-    from tools.grader.diagnosis import likely_bugs
 
     def calling(module):
         return lambda name, *args, **kwargs: getattr(module, name)(*args, **kwargs)

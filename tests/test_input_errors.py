@@ -97,9 +97,9 @@ def typecheck(where: str, parameter: str, *bindings: str, actual: str | None = N
 
 
 # Where a TypeCheckError is raised: the checked function's module and qualified name.
-SDPA = "attention.scaled_dot_product_attention"
-MHA_FORWARD = "multihead_attention.CausalMultiHeadSelfAttention.forward"
-BLOCK_FORWARD = "block.TransformerBlock.forward"
+SDPA = "scaled_dot_product_attention.scaled_dot_product_attention"
+MHA_FORWARD = "multihead_self_attention.CausalMultiHeadSelfAttention.forward"
+BLOCK_FORWARD = "transformer_block.TransformerBlock.forward"
 LM_FORWARD = "transformer_lm.TransformerLM.forward"
 CE = "cross_entropy.cross_entropy"
 SINUSOIDAL = "sinusoidal.sinusoidal_positions"

@@ -1,7 +1,7 @@
 """A hostile submission is contained: every misbehaviour costs it the call, never the grader.
 
 The submissions are small adapters modules written to a temporary directory
-and run through ``tools.sandbox.Sandbox`` exactly as the grader runs them.
+and run through ``grader.sandbox.Sandbox`` exactly as the grader runs them.
 Most cases share one module (a ``run_<case>`` each) so the suite starts few
 worker processes.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tools.sandbox import (
+from grader.sandbox import (
     GRADER_ROOT,
     Limits,
     Sandbox,

@@ -70,7 +70,7 @@ def grading_steps(scratch: Path, copies: int) -> list[Step]:
         shutil.copytree(
             EXAMPLE, batch / f"submission-{index:02d}", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
-    grade = (sys.executable, "-m", "tools.grade")
+    grade = (sys.executable, "-m", "grader")
     steps = [Step("grading", "example submission", (*grade, str(EXAMPLE), "--out", str(scratch / "out-single")))]
     for jobs in (1, 2):
         argv = (*grade, str(batch), "--batch", "--jobs", str(jobs), "--out", str(scratch / f"out-jobs{jobs}"))

@@ -15,12 +15,12 @@ from einops import rearrange
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from reference.attention import causal_mask, scaled_dot_product_attention
 from reference.checks import InputError, Int32Or64, checks_enabled, require_feature_size, shape_checked
 from reference.config import TransformerConfig
 from reference.linear import Linear
 from reference.rmsnorm import RMSNorm
 from reference.rope import RotaryPositionalEmbedding
+from reference.scaled_dot_product_attention import causal_mask, scaled_dot_product_attention
 from reference.state_dict import from_weights
 
 

@@ -16,6 +16,7 @@ from types import ModuleType
 
 ENV_VAR = "TRANSFORMER_IMPL"
 REFERENCE = "reference"
+REFERENCE_MODULE = "reference.adapters"
 
 
 class ImplementationError(RuntimeError):
@@ -35,21 +36,14 @@ def locate_adapters(spec: str | Path) -> tuple[Path, Path]:
     return path, path.parent.parent if path.parent.name == "tests" else path.parent
 
 
-def load_adapters(
-    spec: str | Path | None, *, sandboxed: bool = False, device: str = "cpu", call_seconds: float = 60.0
-) -> ModuleType:
-    """``None`` or ``"reference"`` gives the reference adapters; anything else is a path.
+def load_adapters(spec: str | Path | None) -> ModuleType:
+    """``None`` or ``"reference"`` gives the reference adapters; anything else is a path, imported here.
 
-    ``sandboxed`` runs the submission in a contained child process
-    (``tools.sandbox``) and returns a proxy module; otherwise it is imported
-    here, which is only for code you trust.
+    Importing runs the submission in this process: only for code you trust
+    (the grader runs it in a box instead, ``grader/sandbox.py``).
     """
     if spec is None or str(spec) == REFERENCE:
-        return importlib.import_module("reference.adapters")
-    if sandboxed:
-        from tools.sandbox import Limits, Sandbox, SandboxedAdapters
-
-        return SandboxedAdapters(Sandbox(spec, device=device, limits=Limits(call_seconds=call_seconds)))
+        return importlib.import_module(REFERENCE_MODULE)
     path, root = locate_adapters(spec)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
@@ -62,7 +56,7 @@ def load_adapters(
         hint = ""
         if isinstance(error, importlib.metadata.PackageNotFoundError):
             # The course's package asks for its own version at import; only the sandbox answers for it.
-            hint = f" (install the repository, pip install -e {root}, or add --sandbox, which tolerates this)"
+            hint = f" (install it, pip install -e {root}, or grade it with python -m grader, which tolerates this)"
         raise ImplementationError(
             f"importing {path} failed: {type(error).__name__}: {error}{hint}; nothing of it can be tested"
         ) from error

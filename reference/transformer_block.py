@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from reference.checks import Int32Or64, require_feature_size, shape_checked
 from reference.config import TransformerConfig
-from reference.multihead_attention import CausalMultiHeadSelfAttention
+from reference.multihead_self_attention import CausalMultiHeadSelfAttention
 from reference.rmsnorm import RMSNorm
 from reference.rope import RotaryPositionalEmbedding
 from reference.state_dict import from_weights

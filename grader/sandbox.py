@@ -1,13 +1,13 @@
 """Run an untrusted submission's adapters in a contained child process and call them from the grader.
 
-``Sandbox`` owns one worker process (``tools/sandbox_worker.py``) at a time:
+``Sandbox`` owns one worker process (``grader/worker.py``) at a time:
 started in its own session and process group, under resource limits
 (address space, CPU seconds, file size, open files), in a scratch copy of the
 submission as working directory, with stdout/stderr going to a capped log.
 Every call has a wall-clock limit; a worker that hangs is killed with its
 whole process group, one that crashes or exits is reported with its exit
 status and log tail, and the next call starts a fresh worker, so one bad
-problem never takes the others down. Answers cross as ``tools.wire``
+problem never takes the others down. Answers cross as ``grader.wire``
 messages: plain tensors and values only, validated here, never unpickled.
 
 ``SandboxedAdapters`` wraps a sandbox as a module-like object whose ``run_*``
@@ -34,11 +34,11 @@ from typing import Any
 
 import torch
 
-from tools.implementation import ImplementationError, locate_adapters
-from tools.wire import WireError, read_message, write_message
+from grader.wire import WireError, read_message, write_message
+from harness.implementation import ImplementationError, locate_adapters
 
 GRADER_ROOT = Path(__file__).resolve().parents[1]
-WORKER = Path(__file__).with_name("sandbox_worker.py")
+WORKER = Path(__file__).with_name("worker.py")
 WIRE = Path(__file__).with_name("wire.py")
 COPY_IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".venv", "*.pt", "*.pth", "*.safetensors", "*.bin")
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from fnmatch import fnmatchcase
 
-from tools.grader.rubric import Problem, Rubric
-from tools.grader.suite_run import CheckOutcome
+from grader.rubric import Problem, Rubric
+from grader.suite_run import CheckOutcome, SuiteRun
 
 NOT_IMPLEMENTED = "not implemented"
 
@@ -23,12 +22,13 @@ class ProblemResult:
     title: str
     points: float
     max_points: float
-    status: str  # passed | failed | incomplete | not attempted | not graded
+    status: str  # passed | failed | incomplete | not attempted | not verified | not graded
     passed: int
     failed: int
     not_implemented: int
     failures: list[FailedCheck] = field(default_factory=list)
     likely_bugs: list[str] = field(default_factory=list)
+    not_verified: list[str] = field(default_factory=list)  # checks owed a verdict that never reported
 
 
 @dataclass
@@ -48,18 +48,21 @@ class GradeReport:
         return asdict(self)
 
 
-def score_problem(problem: Problem, outcomes: list[CheckOutcome]) -> ProblemResult:
-    """Points only if every matched check passed; "not attempted" if all of them are not implemented."""
+def score_problem(problem: Problem, outcomes: list[CheckOutcome], unreported: list[str]) -> ProblemResult:
+    """Points only if every counted check passed and every owed check reported; "not attempted" if all of
+    them are not implemented. ``unreported``: this problem's checks that were collected but never reported
+    (the run timed out, died, or its records were cut): "not verified", which scores nothing."""
     # In node-id order: with several pytest workers, outcomes arrive in whichever order they finish.
     matched = sorted(
-        (o for o in outcomes if any(fnmatchcase(o.nodeid, pattern) for pattern in problem.checks)),
-        key=lambda o: o.nodeid,
+        (o for o in outcomes if o.problem == problem.name and problem.counts(o.nodeid)), key=lambda o: o.nodeid
     )
     failed = [o for o in matched if o.outcome == "failed"]
     passed = [o for o in matched if o.outcome == "passed"]
     missing = [o for o in matched if o.outcome == "skipped" and o.message.startswith(NOT_IMPLEMENTED)]
     if failed:
         status = "failed"
+    elif unreported:
+        status = "not verified"
     elif passed and missing:
         status = "incomplete"
     elif passed:
@@ -67,7 +70,7 @@ def score_problem(problem: Problem, outcomes: list[CheckOutcome]) -> ProblemResu
     elif missing:
         status = "not attempted"
     else:
-        status = "not graded"  # no check ran: the rubric's patterns match nothing in the suites
+        status = "not graded"  # no check ran: the rubric leaves none of this problem's checks
     return ProblemResult(
         name=problem.name,
         title=problem.title,
@@ -78,16 +81,32 @@ def score_problem(problem: Problem, outcomes: list[CheckOutcome]) -> ProblemResu
         failed=len(failed),
         not_implemented=len(missing),
         failures=[FailedCheck(o.nodeid, o.message) for o in failed],
+        not_verified=sorted(unreported),
     )
 
 
-def grade(rubric: Rubric, outcomes: list[CheckOutcome], submission: str, device: str) -> GradeReport:
-    problems = [score_problem(problem, outcomes) for problem in rubric.problems]
-    assigned = {pattern for problem in rubric.problems for pattern in problem.checks}
+def unreported_by_problem(run: SuiteRun) -> dict[str | None, list[str]]:
+    """Collected checks without a verdict, by problem: a check's problem is that of the reported checks of its
+    module (one module tests one adapter); a module that reported nothing is ``None``: every problem's."""
+    reported = {o.nodeid for o in run.outcomes}
+    module_problem = {o.nodeid.split("::", 1)[0]: o.problem for o in run.outcomes}
+    missing: dict[str | None, list[str]] = {}
+    for nodeid in run.collected:
+        if nodeid not in reported:
+            missing.setdefault(module_problem.get(nodeid.split("::", 1)[0]), []).append(nodeid)
+    return missing
+
+
+def grade(rubric: Rubric, run: SuiteRun, submission: str, device: str) -> GradeReport:
+    outcomes = list(run.outcomes)
+    missing = unreported_by_problem(run)
+    unknown = missing.get(None, [])
+    problems = [score_problem(p, outcomes, missing.get(p.name, []) + unknown) for p in rubric.problems]
+    scored = {p.name for p in rubric.problems}
     unassigned = [
         FailedCheck(o.nodeid, o.message)
         for o in sorted(outcomes, key=lambda o: o.nodeid)
-        if o.outcome == "failed" and not any(fnmatchcase(o.nodeid, pattern) for pattern in assigned)
+        if o.outcome == "failed" and o.problem not in scored
     ]
     return GradeReport(
         submission=submission,

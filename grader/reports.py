@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from tools.grader.scoring import GradeReport, ProblemResult
+from grader.scoring import GradeReport, ProblemResult
 
 FORMATS = ("json", "junit", "gradescope", "markdown")
 _STYLE = {"passed": "green", "failed": "red", "incomplete": "yellow", "not attempted": "dim", "not graded": "red"}

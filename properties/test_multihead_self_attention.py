@@ -1,7 +1,9 @@
 """Properties of ``run_multihead_self_attention`` and ``run_multihead_self_attention_with_rope``.
 
 A law that holds for both adapters is checked on both: each example draws which
-one it calls (``rope``). Causality and truncated inputs live in ``test_causal_masking.py``.
+one it calls (``rope``). Causality: changing any input after position i (features, RoPE positions)
+leaves outputs ``0 … i`` unchanged, exactly even in low precision (masked keys contribute exact zeros), and a
+prefix of the input gives the prefix of the output.
 """
 
 from __future__ import annotations
@@ -14,20 +16,24 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from properties.assertions import assert_law, assert_tensor
-from properties.strategies import (
+from harness.assertions import assert_law, assert_tensor
+from harness.differential import DTYPES, agrees
+from harness.inputs import ATTENTION_WEIGHT_NAMES, attention_weights, make_tensor, noncontiguous, with_new_future
+from harness.strategies import (
     ALL_FLOATS,
-    ATTENTION_WEIGHT_NAMES,
     WIDE_FLOATS,
     attention_layouts,
-    attention_weights,
-    batch_shapes,
     broadcastable_shapes,
-    make_tensor,
-    noncontiguous,
+    floats,
+    head_layouts,
+    index_tensor,
+    projections,
     rope_thetas,
     seeds,
+    shapes,
 )
+
+pytestmark = pytest.mark.adapters("run_multihead_self_attention", "run_multihead_self_attention_with_rope")
 
 MAX_SEQ_LEN = 64
 # A law that holds for both adapters draws which one each example calls: each gets about half the examples
@@ -68,7 +74,7 @@ class Problem:
 def attention_problems(draw: st.DrawFn, dtype, device, min_lead_dims: int = 0, min_seq: int = 1) -> Problem:
     """Positions lie below MAX_SEQ_LEN / 2, which leaves room to shift them."""
     num_heads, d_model = draw(attention_layouts())
-    lead = draw(batch_shapes(min_dims=min_lead_dims))
+    lead = draw(shapes(min_lead_dims, 2, 3))
     seq = draw(st.integers(min_seq, 8))
     theta = draw(rope_thetas())
     seed = draw(seeds())
@@ -299,4 +305,95 @@ def test_rope_at_one_constant_position_is_attention_without_rope(implementation,
         attend(implementation, False, problem),
         "run_multihead_self_attention_with_rope at one constant position equals run_multihead_self_attention",
         inputs=problem.inputs(True, token_positions=constant),
+    )
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_multihead_self_attention: causal, head j uses projection rows [j·d_k, (j+1)·d_k); no RoPE."""
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
+    seq = data.draw(st.integers(1, 6), label="seq")
+    num_heads, d_head = data.draw(st.integers(1, 4), label="num_heads"), data.draw(st.integers(1, 5), label="d_head")
+    d_model = num_heads * d_head
+    arguments = {
+        "d_model": d_model,
+        "num_heads": num_heads,
+        **projections(data, num_heads, d_model, dtype, device),
+        "in_features": floats(data, (*lead, seq, d_model), dtype, device, "in_features"),
+    }
+    agrees(
+        implementation,
+        "run_multihead_self_attention",
+        arguments,
+        dtype=dtype,
+        device=device,
+        composite=True,
+    )
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference_with_rope(implementation, device, dtype, data):
+    """run_multihead_self_attention_with_rope: the same positions rotate q and k of every head; None = 0 … seq-1."""
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
+    seq = data.draw(st.integers(1, 6), label="seq")
+    num_heads, d_model = data.draw(head_layouts(max_heads=4, max_d_head=6), label="(num_heads, d_model)")
+    max_seq_len = data.draw(st.integers(seq, 32), label="max_seq_len")
+    arguments = {
+        "d_model": d_model,
+        "num_heads": num_heads,
+        "max_seq_len": max_seq_len,
+        "theta": data.draw(st.sampled_from([10000.0, 500000, 100.0, 2.5]), label="theta"),
+        **projections(data, num_heads, d_model, dtype, device),
+        "in_features": floats(data, (*lead, seq, d_model), dtype, device, "in_features"),
+    }
+    positions = data.draw(st.sampled_from(["drawn", "None", "omitted"]), label="token_positions")
+    if positions == "drawn":
+        shape = data.draw(broadcastable_shapes((*lead, seq)), label="token_positions shape")
+        arguments["token_positions"] = index_tensor(data, shape, max_seq_len, device, "token_positions")
+    elif positions == "None":
+        arguments["token_positions"] = None
+    agrees(
+        implementation,
+        "run_multihead_self_attention_with_rope",
+        arguments,
+        dtype=dtype,
+        device=device,
+        composite=True,
+    )
+
+
+@pytest.mark.parametrize("dtype", ALL_FLOATS)
+@given(data=st.data(), rope=ADAPTER, seed=seeds())
+def test_attention_outputs_ignore_later_inputs(implementation, device, dtype, data, rope, seed):
+    """MHA(x')[..., :i+1, :] = MHA(x)[..., :i+1, :] when x' (and, with RoPE, its positions) differ only after i."""
+    problem = draw_problem(data, dtype, device, min_seq=2)
+    x, positions = problem.x, problem.positions
+    last = data.draw(st.integers(0, x.shape[-2] - 2), label="last unchanged position i")
+    new_x = with_new_future(x, make_tensor(seed, tuple(x.shape), dtype, device, scale=3.0), last, dim=-2)
+    moved = torch.randint(0, MAX_SEQ_LEN, positions.shape, generator=torch.Generator().manual_seed(seed))
+    new_positions = with_new_future(positions, moved.to(positions), last, dim=-1)
+    assert_law(
+        attend(implementation, rope, problem, x=new_x, token_positions=new_positions)[..., : last + 1, :],
+        attend(implementation, rope, problem)[..., : last + 1, :],
+        f"MHA outputs at positions ≤ {last} do not change when inputs after {last} change",
+        inputs=problem.inputs(rope, last_unchanged=last),
+    )
+
+
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data(), rope=ADAPTER)
+def test_attention_of_a_prefix_is_the_prefix_of_attention(implementation, device, dtype, data, rope):
+    """MHA(x[..., :t, :]) = MHA(x)[..., :t, :] (with RoPE: positions truncated alike, or None for both)."""
+    problem = draw_problem(data, dtype, device)
+    t = data.draw(st.integers(1, problem.x.shape[-2]), label="prefix length t")
+    default_positions = data.draw(st.booleans(), label="token_positions=None")
+    positions = None if default_positions else problem.positions
+    prefix_positions = None if default_positions else problem.positions[..., :t]
+    assert_law(
+        attend(implementation, rope, problem, x=problem.x[..., :t, :], token_positions=prefix_positions),
+        attend(implementation, rope, problem, token_positions=positions)[..., :t, :],
+        f"MHA of the first {t} positions equals the first {t} positions of MHA",
+        inputs=problem.inputs(rope, prefix=t, positions_none=default_positions),
     )

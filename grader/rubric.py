@@ -1,19 +1,26 @@
-"""The rubric, as data staff edit: problems, their points, and which checks count toward each.
+"""The rubric, as data staff edit: which problems count, their points, and which checks to leave out.
 
-A check is a pytest node-id pattern (``fnmatch``) over the property and
-golden suites. A problem scores its points only if every check matched to it
-passes; there is no partial credit. A problem whose checks all skip as "not
-implemented" is "not attempted".
+Problems, their titles and their adapters come from the adapter protocol
+(``harness/protocol.py``); a check counts toward the problem of the adapter it
+tests (its ``adapters`` marker), so a new check needs no rubric edit. A rubric
+sets each problem's points (the course's weights by default) and may
+``exclude`` checks by pytest node-id pattern (``fnmatch``). A problem scores
+its points only if every check counted toward it passes; there is no partial
+credit. A problem whose checks all skip as "not implemented" is "not attempted".
 """
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
-DEFAULT_RUBRIC = Path(__file__).with_name("rubric.toml")
-_PROBLEM_KEYS = {"points", "checks", "adapters", "title"}
+from harness.protocol import PROBLEMS
+
+RUBRICS = Path(__file__).with_name("rubrics")
+DEFAULT_RUBRIC = RUBRICS / "default.toml"
+_PROBLEM_KEYS = {"points", "exclude", "title"}
 _SETTINGS_KEYS = {"suites", "hypothesis_profile", "dtypes", "call_seconds", "suite_seconds"}
 
 
@@ -27,7 +34,11 @@ class Problem:
     title: str
     points: float
     adapters: tuple[str, ...]
-    checks: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+    def counts(self, nodeid: str) -> bool:
+        """Whether a check of this problem's adapters counts (is not excluded by the rubric)."""
+        return not any(fnmatchcase(nodeid, pattern) for pattern in self.exclude)
 
 
 @dataclass(frozen=True)
@@ -49,30 +60,32 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise RubricError(f"{path}: {error}") from None
     settings = data.get("settings", {})
     _require_known_keys(path, "settings", settings, _SETTINGS_KEYS)
+    tables = data.get("problems", {})
+    _require_known_keys(path, "problems", tables, set(PROBLEMS))
     problems = []
-    for name, spec in data.get("problems", {}).items():
+    for name, spec in tables.items():
         _require_known_keys(path, f"problems.{name}", spec, _PROBLEM_KEYS)
-        points = spec.get("points")
+        points = spec.get("points", PROBLEMS[name].points)
         if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
             raise RubricError(f"{path}: problems.{name}.points must be a number >= 0, got {points!r}")
-        checks = spec.get("checks")
-        if not isinstance(checks, list) or not checks or not all(isinstance(c, str) for c in checks):
-            raise RubricError(f"{path}: problems.{name}.checks must be a non-empty list of node-id patterns")
+        exclude = spec.get("exclude", [])
+        if not isinstance(exclude, list) or not all(isinstance(pattern, str) for pattern in exclude):
+            raise RubricError(f"{path}: problems.{name}.exclude must be a list of node-id patterns")
         problems.append(
             Problem(
                 name=name,
-                title=str(spec.get("title", name)),
+                title=str(spec.get("title", PROBLEMS[name].title)),
                 points=float(points),
-                adapters=tuple(spec.get("adapters", ())),
-                checks=tuple(checks),
+                adapters=PROBLEMS[name].adapters,
+                exclude=tuple(exclude),
             )
         )
     if not problems:
-        raise RubricError(f"{path}: no [problems.*] tables")
+        raise RubricError(f"{path}: no [problems.*] tables; known problems: {sorted(PROBLEMS)}")
     return Rubric(
         problems=tuple(problems),
         suites=tuple(settings.get("suites", ("properties", "golden"))),

@@ -1,8 +1,8 @@
-"""Grade student submissions: ``python -m tools.grade SUBMISSION [...]``.
+"""The grader's command line: ``python -m grader SUBMISSION [...]``.
 
 A submission is a course repository root (``tests/adapters.py``) or an
 adapters file. It never runs in this process: the property and golden suites
-run in a pytest child against a sandboxed worker (``tools.sandbox``), and this
+run in a pytest child against a sandboxed worker (``grader.sandbox``), and this
 process scores the outcomes by rubric, names likely bugs, and writes reports.
 
 ``--batch DIR`` grades every submission in DIR (sub-directories and ``.py``
@@ -24,13 +24,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tools.grader.diagnosis import likely_bugs
-from tools.grader.reports import FORMATS, render_terminal, write_reports
-from tools.grader.rubric import DEFAULT_RUBRIC, Rubric, RubricError, load_rubric
-from tools.grader.scoring import GradeReport, grade, ungradable
-from tools.grader.suite_run import run_suites
-from tools.implementation import ImplementationError
-from tools.sandbox import Limits, Sandbox, SubmissionError
+from grader.diagnosis import likely_bugs
+from grader.reports import FORMATS, render_terminal, write_reports
+from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricError, load_rubric
+from grader.sandbox import Limits, Sandbox, SubmissionError
+from grader.scoring import GradeReport, grade, ungradable
+from grader.suite_run import run_suites
+from harness.implementation import ImplementationError
 
 
 def grade_submission(
@@ -66,11 +66,15 @@ def _check(submission: Path, rubric: Rubric, device: str, progress: Progress | N
             progress.update(task, completed=done, total=total or None)
 
     run = run_suites(submission, rubric, device, on_progress=advance, processes=processes)
-    report = grade(rubric, list(run.outcomes), str(submission), device)
+    report = grade(rubric, run, str(submission), device)
+    problems = []
     if run.timed_out:
-        report.suite_problem = f"the checks ran past {rubric.suite_seconds:g} s and were stopped"
+        problems.append(f"the checks ran past {rubric.suite_seconds:g} s and were stopped")
     elif run.exit_code not in (0, 1) or not run.outcomes:
-        report.suite_problem = f"pytest exited with status {run.exit_code}:\n{run.output_tail}"
+        problems.append(f"pytest exited with status {run.exit_code}:\n{run.output_tail}")
+    if run.bad_records:
+        problems.append(f"{run.bad_records} malformed record(s) from the check run were ignored")
+    report.suite_problem = "; ".join(problems) or None
     return report
 
 
@@ -104,7 +108,7 @@ def _write_gradebook(reports: list[GradeReport], out: Path, rubric: Rubric) -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tools.grade", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m grader", description="Grade student submissions.")
     parser.add_argument(
         "submission", type=Path, help="a course repository root, an adapters file, or with --batch a directory of them"
     )

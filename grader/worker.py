@@ -1,4 +1,4 @@
-"""The child process that runs a submission's adapters: started by ``tools.sandbox``, never imported.
+"""The child process that runs a submission's adapters: started by ``grader.sandbox``, never imported.
 
 It runs as a script under ``python -I`` with nothing of the project on its
 path, imports torch, then locks itself down before touching student code:
@@ -22,7 +22,7 @@ import os
 import sys
 import traceback
 
-BLOCKED_PACKAGES = ("reference", "tools", "golden", "properties", "conftest")
+BLOCKED_PACKAGES = ("reference", "harness", "properties", "golden", "catalog", "grader", "tools", "conftest")
 
 
 def _load_wire(path: str):

@@ -1,0 +1,167 @@
+"""The result object of a catalog run (entries, runs, failed tests, verdicts): it feeds the table and the JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from catalog.runner.settings import SHOWN_TESTS, Kind
+
+
+@dataclass(frozen=True)
+class FailedTest:
+    """A failed (or erroring) test: its id and the first lines of its message."""
+
+    test: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """One implementation's share of one pytest process.
+
+    ``status``: ``passed`` (its tests passed or skipped), ``failed`` (some
+    failed or errored), ``timeout`` (killed after the limit) or ``broken`` (no
+    usable report: pytest crashed, found no tests or could not load the
+    implementation; ``detail`` says why). ``seconds``: what its own tests took
+    (a timed-out or broken process: its whole wall time).
+    """
+
+    seed: int | None
+    status: Literal["passed", "failed", "timeout", "broken"]
+    seconds: float
+    tests: int = 0
+    skipped: int = 0
+    failures: tuple[FailedTest, ...] = ()
+    errors: tuple[FailedTest, ...] = ()
+    detail: str = ""
+    spared: int = 0  # tests not run because the implementation was already killed (``--kills``)
+
+    @property
+    def clean(self) -> bool:
+        return self.status == "passed" and not self.failures and not self.errors
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A catalog file and its runs; ``ok`` is what the catalog demands of its kind.
+
+    ``adapters``: the ``run_*`` functions a bug file defines itself (the rest
+    are the reference's); empty for a correct implementation (it defines all).
+    """
+
+    name: str
+    kind: Kind
+    path: str
+    description: str
+    adapters: tuple[str, ...] = ()
+    runs: tuple[Run, ...] = ()
+
+    @property
+    def killers(self) -> tuple[str, ...]:
+        """Distinct tests that failed in any run (for a bug: the properties that killed it)."""
+        return tuple(dict.fromkeys(failure.test for run in self.runs for failure in run.failures))
+
+    @property
+    def ok(self) -> bool:
+        if not self.runs:
+            return False
+        if self.kind == "bug":
+            return bool(self.killers)
+        return all(run.clean for run in self.runs)
+
+    @property
+    def verdict(self) -> str:
+        if not self.runs:
+            return "NOT RUN"
+        if self.kind == "bug":
+            return _bug_verdict(self)
+        return _correct_verdict(self)
+
+
+@dataclass(frozen=True)
+class CatalogResult:
+    entries: tuple[Entry, ...]
+    seconds: float
+    settings: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.entries) and all(entry.ok for entry in self.entries)
+
+    @property
+    def exit_status(self) -> int:
+        return 0 if self.ok else 1
+
+    @property
+    def summary(self) -> str:
+        parts = []
+        bugs = [entry for entry in self.entries if entry.kind == "bug"]
+        if bugs:
+            parts.append(f"{sum(entry.ok for entry in bugs)}/{len(bugs)} bugs killed")
+        correct = [entry for entry in self.entries if entry.kind == "correct"]
+        if correct:
+            runs = [run for entry in correct for run in entry.runs]
+            clean, passing = sum(run.clean for run in runs), sum(entry.ok for entry in correct)
+            parts.append(f"{passing}/{len(correct)} correct implementations clean ({clean}/{len(runs)} runs)")
+        verdict = "OK" if self.ok else "FAILED"
+        return f"{verdict}: " + "; ".join(parts or ["nothing ran"]) + f" in {self.seconds:.0f} s"
+
+    def to_json(self) -> dict[str, object]:
+        """The same facts as the table, for machines: every entry with its verdict and all its runs."""
+        return {
+            "ok": self.ok,
+            "summary": self.summary,
+            "seconds": round(self.seconds, 1),
+            "settings": self.settings,
+            "entries": [
+                {**asdict(entry), "ok": entry.ok, "verdict": entry.verdict, "killed_by": list(entry.killers)}
+                for entry in self.entries
+            ],
+        }
+
+
+def _short_list(names: Sequence[str], limit: int = SHOWN_TESTS) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", … (+{len(names) - limit})" if len(names) > limit else "")
+
+
+def collapse_parameters(tests: Iterable[str]) -> list[str]:
+    """``mod::test[float32]``, ``mod::test[float16]`` → ``mod::test[×2]``: one name per property."""
+    counts: dict[str, int] = {}
+    for test in tests:
+        base = test.split("[", 1)[0]
+        counts[base] = counts.get(base, 0) + 1
+    return [f"{base}[×{count}]" if count > 1 else base for base, count in counts.items()]
+
+
+def _bug_verdict(entry: Entry) -> str:
+    killers = entry.killers
+    if killers:
+        properties = collapse_parameters(killers)
+        spared = sum(run.spared for run in entry.runs)
+        stopped = f", {spared} more spared" if spared else ""
+        return f"killed by {len(properties)} ({len(killers)} tests{stopped}): {_short_list(properties)}"
+    run = entry.runs[0]
+    if run.status == "timeout":
+        return f"TIMED OUT after {run.seconds:.0f} s, nothing failed before"
+    if run.status == "broken" or run.errors:
+        reason = run.detail or (run.errors[0].message.splitlines() or ["error"])[0]
+        return f"ERROR (not a kill): {reason}"
+    return f"SURVIVED ({run.tests} tests passed or skipped)"
+
+
+def _correct_verdict(entry: Entry) -> str:
+    clean = sum(run.clean for run in entry.runs)
+    text = f"{clean}/{len(entry.runs)} runs clean"
+    if clean == len(entry.runs):
+        return text
+    problems = []
+    for run in entry.runs:
+        if run.status in ("timeout", "broken"):
+            problems.append(f"seed {run.seed}: {run.status.upper()} {run.detail}".rstrip())
+        for failure in (*run.failures, *run.errors):
+            first = failure.message.splitlines()[0] if failure.message else ""
+            problems.append(f"seed {run.seed}: {failure.test}: {first}")
+    return f"{text}; " + " | ".join(problems[:SHOWN_TESTS]) + (" | …" if len(problems) > SHOWN_TESTS else "")

@@ -1,0 +1,132 @@
+"""The grader's side of its pytest child: the submission reached through the sandbox, and one record per test.
+
+Loaded with ``-p grader.pytest_plugin`` in the (trusted) pytest child the
+grader starts. It answers the harness's ``pytest_harness_adapters`` hook with a
+proxy whose calls run in the sandbox, so the suites test a submission they
+never import, and writes one JSON line per finished test to the record pipe
+whose file descriptor the grader passes in ``GRADER_RECORD_FD``: a channel of
+its own, never inherited by the sandbox worker, which only ever sees its two
+protocol pipes. The grader reads the lines for progress and results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from types import ModuleType
+
+import pytest
+
+from grader.sandbox import Limits, Sandbox, SandboxedAdapters
+from harness.implementation import ENV_VAR
+from harness.protocol import ADAPTERS
+from harness.pytest_plugin import declared_adapters
+
+RECORD_FD = "GRADER_RECORD_FD"
+_EXAMPLE = re.compile(r"^(Falsifying example:.*?)(?=^\S|\Z)", re.MULTILINE | re.DOTALL)
+_REPRODUCE = re.compile(r"^.*@reproduce_failure\(.*$", re.MULTILINE)
+
+
+_records = None
+
+
+def _emit(record: dict) -> None:
+    if _records is not None:
+        _records.write(json.dumps(record) + "\n")
+        _records.flush()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--sandbox-call-seconds", type=float, default=60.0, help="wall-clock limit of one call into the submission"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _records
+    if hasattr(config, "workerinput"):  # an xdist worker: its reports reach the controller, which emits them once
+        return
+    descriptor = os.environ.get(RECORD_FD)
+    if descriptor is not None:
+        _records = os.fdopen(int(descriptor), "w", encoding="utf-8")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _records is not None and not hasattr(config, "workerinput"):
+        _records.close()
+
+
+def pytest_harness_adapters(config: pytest.Config) -> ModuleType | None:
+    """The submission named by ``--impl`` (or ``TRANSFORMER_IMPL``), in the sandbox; the reference is imported."""
+    submission = config.getoption("--impl") or os.environ.get(ENV_VAR)
+    if submission in (None, "reference"):
+        return None
+    limits = Limits(call_seconds=config.getoption("--sandbox-call-seconds"))
+    return SandboxedAdapters(Sandbox(submission, device=config.getoption("--device"), limits=limits))
+
+
+def pytest_harness_close_adapters(module: ModuleType) -> None:
+    if isinstance(module, SandboxedAdapters):
+        module.close()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _announce_collected([item.nodeid for item in session.items])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    # Under ``-n N`` the controller collects nothing itself; every worker collects the same items,
+    # so the first worker's list is the run's.
+    if not _collected_announced:
+        _announce_collected(list(ids))
+
+
+_collected_announced = False
+
+
+def _announce_collected(nodeids: list[str]) -> None:
+    """Every check the run owes a verdict: one that never reports is "not verified", never passed."""
+    global _collected_announced
+    _collected_announced = True
+    _emit({"event": "collected", "nodeids": nodeids})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Remember each test's declared adapters: its report (here or on an xdist worker) carries them."""
+    for item in items:
+        item.user_properties.append(("adapters", declared_adapters(item)))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # A test reports thrice (setup, call, teardown); the call counts, and setup or teardown only when not passed.
+    if report.when == "call" or report.outcome != "passed":
+        _emit({"event": "test", **_describe(report)})
+
+
+def _describe(report: pytest.TestReport) -> dict:
+    message = ""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        message = str(report.longrepr[2]).removeprefix("Skipped: ")
+    elif report.failed:
+        crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", "") or ""
+        text = report.longreprtext
+        example = _EXAMPLE.search(text)
+        reproduce = _REPRODUCE.search(text)
+        message = crash[:3000]
+        if example:
+            message += "\n" + example.group(1).strip()[:1500]
+        if reproduce:
+            message += "\n" + reproduce.group(0).strip()
+    adapters = tuple(dict(report.user_properties).get("adapters", ()))
+    return {
+        "nodeid": report.nodeid,
+        "adapters": list(adapters),
+        "problem": ADAPTERS[adapters[0]].problem if adapters else None,  # the first declared is the one under test
+        "outcome": report.outcome,
+        "when": report.when,
+        "message": message,
+        "seconds": round(report.duration, 4),
+    }

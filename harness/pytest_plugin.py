@@ -1,0 +1,137 @@
+"""The options and fixtures every suite shares: the device, the dtypes, and the implementation under test.
+
+Registered by the root ``conftest.py``. Another plugin chooses how the
+implementation is reached through the ``pytest_harness_adapters`` hook
+(``harness/hookspecs.py``); without one, ``--impl`` is imported into this
+process, which is only for code you trust.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from types import ModuleType
+
+import pytest
+import torch
+
+from harness import hookspecs
+from harness.implementation import ENV_VAR, REFERENCE_MODULE, load_adapters
+from harness.protocol import ADAPTERS
+
+DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
+
+# The suites' tensors are tiny: intra-op threads only add overhead, and on two cores an OpenMP team
+# makes a float16 CPU matmul take ~20 ms instead of ~4 µs.
+torch.set_num_threads(1)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device",
+        default=os.environ.get("REFERENCE_TEST_DEVICE", "cpu"),
+        choices=("cpu", "cuda"),
+        help="device the tensors under test live on (env: REFERENCE_TEST_DEVICE); cuda skips without a GPU",
+    )
+    parser.addoption(
+        "--dtypes",
+        default=os.environ.get("REFERENCE_TEST_DTYPES", ",".join(DTYPE_NAMES)),
+        help="comma-separated float dtypes to run, e.g. float32,bfloat16 (env: REFERENCE_TEST_DTYPES); "
+        "tests parametrized over another dtype are deselected",
+    )
+    parser.addoption(
+        "--impl",
+        default=os.environ.get(ENV_VAR),
+        help=f"adapters file or course repository root to test instead of the reference (env: {ENV_VAR})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "adapters(*names): the SPEC §4 adapters a test calls, the one under test first (its problem scores "
+        "the check); the grader and the catalog runner read it (harness/protocol.py)",
+    )
+
+
+def declared_adapters(item: pytest.Item) -> tuple[str, ...]:
+    """The adapters ``item`` declares with ``@pytest.mark.adapters(...)`` (closest marker wins)."""
+    marker = item.get_closest_marker("adapters")
+    return tuple(marker.args) if marker else ()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every declared adapter must exist in the protocol: a typo would silently move a check out of its problem."""
+    for item in items:
+        unknown = [name for name in declared_adapters(item) if name not in ADAPTERS]
+        if unknown:
+            raise pytest.UsageError(f"{item.nodeid}: adapters marker names {unknown}, not in harness/protocol.py")
+
+
+# Last, after syrupy has seen every collected item: it must count dtype-deselected snapshots as
+# deselected, not as unused.
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def deselect_dtypes(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = {name.strip() for name in config.getoption("--dtypes").split(",") if name.strip()}
+    unknown = wanted - set(DTYPE_NAMES)
+    if unknown:
+        raise pytest.UsageError(f"--dtypes: unknown {sorted(unknown)}; choose from {', '.join(DTYPE_NAMES)}")
+    keep, drop = [], []
+    for item in items:
+        dtype = getattr(item, "callspec", None) and item.callspec.params.get("dtype")
+        name = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else None
+        (drop if name in DTYPE_NAMES and name not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> torch.device:
+    name = request.config.getoption("--device")
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("--device cuda asked for, but torch.cuda.is_available() is False on this machine")
+    return torch.device(name)
+
+
+@pytest.fixture(scope="session")
+def adapters(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    """The adapters module under test (SPEC §4): the reference's unless --impl names another."""
+    config = request.config
+    module = config.hook.pytest_harness_adapters(config=config)
+    if module is None:
+        yield load_adapters(config.getoption("--impl"))
+        return
+    yield module
+    config.hook.pytest_harness_close_adapters(module=module)
+
+
+@pytest.fixture(scope="session")
+def reference_only(adapters: ModuleType) -> None:
+    """Skip under ``--impl``: laws of reference-only variants (GQA, RoPE layouts) the adapter protocol cannot reach."""
+    if adapters.__name__ != REFERENCE_MODULE:
+        pytest.skip("checks a reference-only variant; the SPEC §4 adapter protocol has no entry point for it")
+
+
+@pytest.fixture(scope="session")
+def implementation(adapters: ModuleType) -> Callable[[str], Callable]:
+    """``implementation("run_softmax")`` returns that adapter; a missing one skips as not implemented."""
+
+    def lookup(name: str) -> Callable:
+        function = getattr(adapters, name, None)
+        if function is None:
+            pytest.skip(f"not implemented: the adapters module has no {name}")
+
+        def call(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except NotImplementedError:
+                pytest.skip(f"not implemented: {name} raises NotImplementedError")
+
+        return call
+
+    return lookup

@@ -1,1 +1,0 @@
-"""The grader: runs the property and golden suites against a sandboxed submission and scores it by rubric."""
