@@ -23,7 +23,13 @@ DTYPES = {
     name: getattr(torch, name)
     for name in ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
 }
-MAX_MESSAGE_BYTES = 1 << 30
+# Caps on what one message may make the reader allocate. The suites' largest value (the course LM's
+# logits, a batch of weights) is a few MB; a sender beyond these is buggy or hostile, and its message
+# is refused before anything of that size is built.
+MAX_HEADER_BYTES = 1 << 20
+MAX_PAYLOAD_BYTES = 256 << 20
+MAX_NODES = 10_000
+MAX_ELEMENTS = 1 << 24  # per tensor: a stride-0 view may not expand a few bytes into gigabytes
 MAX_DEPTH = 8
 _HEADER = struct.Struct(">Q")
 
@@ -59,6 +65,9 @@ def _encode_tensor(value: torch.Tensor, buffers: list[bytes]) -> dict[str, Any]:
         raise WireError(f"tensor dtype {dtype} cannot be sent")
     shape, stride = list(plain.shape), list(plain.stride())
     span = 1 + sum((size - 1) * step for size, step in zip(shape, stride, strict=True)) if plain.numel() else 0
+    if span < plain.numel():  # an expanded view: sent whole, as the reader refuses tensors that overlap themselves
+        plain = torch.Tensor.contiguous(plain)
+        shape, stride, span = list(plain.shape), list(plain.stride()), plain.numel()
     covered = torch.as_strided(plain, (span,), (1,), plain.storage_offset())
     buffers.append(torch.Tensor.clone(covered).view(torch.uint8).numpy().tobytes() if span else b"")
     return {"t": "tensor", "dtype": dtype, "shape": shape, "stride": stride, "device": str(value.device)}
@@ -86,8 +95,8 @@ def _read_exactly(stream: BinaryIO, count: int) -> bytes:
 def read_message(stream: BinaryIO, device: torch.device | str = "cpu") -> tuple[str, Any, list[str]]:
     """``(kind, value, devices)``: tensors are built on ``device``; ``devices`` lists where the sender had each."""
     (length,) = _HEADER.unpack(_read_exactly(stream, _HEADER.size))
-    if length > MAX_MESSAGE_BYTES:
-        raise WireError(f"header of {length} bytes")
+    if length > MAX_HEADER_BYTES:
+        raise WireError(f"header of {length} bytes (at most {MAX_HEADER_BYTES})")
     try:
         header = json.loads(_read_exactly(stream, length))
         kind, tree, sizes = header["kind"], header["value"], header["sizes"]
@@ -99,14 +108,29 @@ def read_message(stream: BinaryIO, device: torch.device | str = "cpu") -> tuple[
         or not all(isinstance(s, int) and s >= 0 for s in sizes)
     ):
         raise WireError("malformed header fields")
-    if sum(sizes) > MAX_MESSAGE_BYTES:
-        raise WireError(f"payload of {sum(sizes)} bytes")
+    if sum(sizes) > MAX_PAYLOAD_BYTES or len(sizes) > MAX_NODES:
+        raise WireError(f"payload of {sum(sizes)} bytes in {len(sizes)} tensors (at most {MAX_PAYLOAD_BYTES})")
+    if _count_nodes(tree) > MAX_NODES:
+        raise WireError(f"more than {MAX_NODES} values in one message")
     buffers = iter([_read_exactly(stream, size) for size in sizes])
     devices: list[str] = []
     value = _decode(tree, buffers, torch.device(device), devices)
     if next(buffers, None) is not None:
         raise WireError("more buffers than tensors")
     return kind, value, devices
+
+
+def _count_nodes(tree: Any) -> int:
+    """Values in a decoded JSON tree, counted without recursion (a hostile tree may be arbitrarily deep)."""
+    count, stack = 0, [tree]
+    while stack and count <= MAX_NODES:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return count
 
 
 def _decode(node: Any, buffers, device: torch.device, devices: list[str], depth: int = 0) -> Any:
@@ -145,10 +169,15 @@ def _decode_tensor(node: dict, buffers, device: torch.device, devices: list[str]
     stride = node.get("stride")
     if not isinstance(stride, list) or len(stride) != len(shape) or not all(_natural(s) for s in stride):
         raise WireError(f"malformed tensor strides {stride!r}")
+    numel = math.prod(shape)
+    if numel > MAX_ELEMENTS:
+        raise WireError(f"tensor of shape {shape}: more than {MAX_ELEMENTS} elements")
     raw = next(buffers, None)
     if raw is None:
         raise WireError("tensor without its bytes")
-    span = 1 + sum((size - 1) * step for size, step in zip(shape, stride, strict=True)) if math.prod(shape) else 0
+    span = 1 + sum((size - 1) * step for size, step in zip(shape, stride, strict=True)) if numel else 0
+    if span < numel:
+        raise WireError(f"tensor of shape {shape} with strides {stride} overlaps itself (e.g. an expanded view)")
     itemsize = torch.empty((), dtype=dtype).element_size()
     if len(raw) != span * itemsize:
         raise WireError(f"tensor of shape {shape}, strides {stride}, dtype {node['dtype']} sent with {len(raw)} bytes")

@@ -65,6 +65,29 @@ def assert_tensor(actual: object, law: str, *, shape=None, dtype=None, device=No
     return actual
 
 
+def mismatch(actual: torch.Tensor, expected: torch.Tensor, tol: Tolerance) -> str | None:
+    """``None`` when ``|actual - expected| ≤ atol + rtol·|expected|`` everywhere, else where and by how much.
+
+    Both NaN, or equal infinities, count as agreement; a NaN on one side only is the worst mismatch.
+    The one elementwise comparison of the project: laws, golden judges and the diagnosis all use it.
+    """
+    a, e = actual.detach().to("cpu", torch.float64), expected.detach().to("cpu", torch.float64)
+    allowed = tol.atol + tol.rtol * e.abs()
+    error = (a - e).abs()
+    same = (a == e) | (a.isnan() & e.isnan())
+    excess = torch.where(same, -torch.inf, (error - allowed).nan_to_num(nan=torch.inf))
+    if a.numel() == 0 or bool((excess <= 0).all()):
+        return None
+    worst = tuple(int(i) for i in torch.unravel_index(excess.argmax(), excess.shape))
+    finite = torch.where(same, 0.0, error.nan_to_num(nan=torch.inf))
+    relative = finite / e.abs().clamp_min(torch.finfo(torch.float64).tiny)
+    return (
+        f"  worst element {worst}: got {a[worst].item():.9g}, expected {e[worst].item():.9g}\n"
+        f"  max abs error {finite.max().item():.3g}, max rel error {relative.max().item():.3g}, "
+        f"{int((excess > 0).sum())} of {a.numel()} elements outside tolerance"
+    )
+
+
 def assert_law(
     actual: torch.Tensor,
     expected: torch.Tensor,
@@ -81,25 +104,13 @@ def assert_law(
     """
     assert_tensor(actual, law, shape=expected.shape, inputs=inputs)
     tol = tol or tolerance(actual.dtype)
-    a, e = actual.detach().to("cpu", torch.float64), expected.detach().to("cpu", torch.float64)
-    allowed = tol.atol + tol.rtol * e.abs()
-    error = (a - e).abs()
-    # Both NaN, or equal infinities, count as agreement; a NaN on one side only is the worst mismatch.
-    same = (a == e) | (a.isnan() & e.isnan())
-    excess = torch.where(same, -torch.inf, (error - allowed).nan_to_num(nan=torch.inf))
-    if a.numel() == 0 or bool((excess <= 0).all()):
-        return
-    worst = tuple(int(i) for i in torch.unravel_index(excess.argmax(), excess.shape))
-    finite = torch.where(same, 0.0, error.nan_to_num(nan=torch.inf))
-    relative = finite / e.abs().clamp_min(torch.finfo(torch.float64).tiny)
-    raise AssertionError(
-        f"law broken: {law}\n"
-        f"{_inputs_text(inputs)}"
-        f"  output {describe(actual)}; tolerance rtol={tol.rtol:g} atol={tol.atol:g} ({tol.reason})\n"
-        f"  worst element {worst}: got {a[worst].item():.9g}, expected {e[worst].item():.9g}\n"
-        f"  max abs error {finite.max().item():.3g}, max rel error {relative.max().item():.3g}, "
-        f"{int((excess > 0).sum())} of {a.numel()} elements outside tolerance"
-    )
+    where = mismatch(actual, expected, tol)
+    if where is not None:
+        raise AssertionError(
+            f"law broken: {law}\n"
+            f"{_inputs_text(inputs)}"
+            f"  output {describe(actual)}; tolerance rtol={tol.rtol:g} atol={tol.atol:g} ({tol.reason})\n" + where
+        )
 
 
 def assert_as_close_as_reference(

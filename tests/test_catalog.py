@@ -8,6 +8,8 @@ replaced by a function returning canned runs.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import sys
 import textwrap
@@ -15,15 +17,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from catalog.runner import tasks as runner_tasks
 from catalog.runner.cli import main, parse_arguments
 from catalog.runner.discovery import defined_adapters, description, discover
+from catalog.runner.flatten import flatten
 from catalog.runner.junit import Case, parse_junit, runs_from_cases, split_parameters
 from catalog.runner.plugin import can_observe
 from catalog.runner.results import CatalogResult, Entry, FailedTest, Run, collapse_parameters
 from catalog.runner.settings import (
     BUG_PROFILE,
+    CATALOG,
     CORRECT_EXAMPLES,
     CORRECT_PROFILE,
     DEFAULT_KILLS,
@@ -33,6 +38,8 @@ from catalog.runner.settings import (
 )
 from catalog.runner.table import render_table
 from catalog.runner.tasks import Task, _all, build_command, plan, run_catalog, run_task, task_environment
+from harness.assertions import Tolerance, assert_law
+from harness.protocol import ADAPTERS
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" errors="1" failures="2" skipped="1" tests="6">
@@ -284,8 +291,10 @@ def test_defined_adapters_are_the_protocol_functions_a_file_defines_itself(tmp_p
         def run_block_helper(): ...
         def run_rope(d_k, theta, max_seq_len, in_query_or_key, token_positions): ...
         run_silu = _helper
+        run_softmax, run_linear = adapters(Bug)
     """
-    assert defined_adapters(_write(tmp_path / "bug.py", source)) == ("run_rope", "run_silu")
+    expected = ("run_rope", "run_silu", "run_softmax", "run_linear")
+    assert defined_adapters(_write(tmp_path / "bug.py", source)) == expected
 
 
 def test_discover_finds_both_kinds_skips_private_files_and_filters(tmp_path):
@@ -631,3 +640,49 @@ def test_bad_arguments_are_usage_errors():
     with pytest.raises(SystemExit):
         parse_arguments(["--kills", "-1"])
     assert parse_arguments([]).kills == DEFAULT_KILLS
+
+
+# ---------------------------------------------------------------- flattening
+
+
+def _bug_paths() -> list[Path]:
+    return sorted(path for path in (CATALOG / "bugs").glob("*.py") if not path.name.startswith("_"))
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _outcome(function, sample):
+    args, kwargs = sample
+    with torch.no_grad():
+        try:
+            return function(*args, **kwargs)
+        except Exception as error:  # the adapter's own failure, compared as an outcome
+            return type(error)
+
+
+@pytest.mark.parametrize("path", _bug_paths(), ids=lambda path: path.stem)
+def test_a_flattened_bug_is_standalone_and_computes_what_the_bug_computes(path: Path, tmp_path: Path) -> None:
+    """The flattened file imports nothing of the project and, on the protocol's samples, its overridden adapters
+    give the bug's outputs (up to the rounding of the stand-in's other adapters) or fail the same way."""
+    source = flatten(path)
+    tree = ast.parse(source)
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert {name.split(".")[0] for name in imported} <= {"__future__", "math", "collections", "torch"}, imported
+    flat = _load(_write(tmp_path / f"{path.stem}.py", source), f"flat_{path.stem}")
+    bug = _load(path, f"bug_{path.stem}")
+    compared = 0
+    for name in defined_adapters(path):
+        for sample in ADAPTERS[name].samples():
+            expected, actual = _outcome(getattr(bug, name), sample), _outcome(getattr(flat, name), sample)
+            if isinstance(expected, type):
+                assert isinstance(actual, type), f"{name}: the bug raises {expected.__name__}, the flattened file not"
+            else:
+                assert_law(actual, expected, f"{name} of the flattened bug", tol=Tolerance(1e-4, 1e-5, "stand-in"))
+            compared += 1
+    assert compared, "the bug defines no adapter with samples: nothing was compared"

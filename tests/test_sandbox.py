@@ -9,6 +9,8 @@ worker processes.
 from __future__ import annotations
 
 import contextlib
+import io
+import struct
 import textwrap
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from grader.sandbox import (
     SubmissionTimeout,
     SubmissionUnloadable,
 )
+from grader.wire import WireError, read_message
 
 GOLDEN_FILE = next((GRADER_ROOT / "golden" / "__snapshots__").rglob("*.tensor"))
 FAST = Limits(call_seconds=4.0, startup_seconds=60.0)
@@ -52,6 +55,13 @@ HOSTILE = {
     "starts_a_process": ("subprocess.run(['true'])", SubmissionRaised, r"does not allow subprocess\.Popen"),
     "kills_the_grader": ("os.kill(os.getppid(), signal.SIGKILL)", SubmissionRaised, r"does not allow os\.kill"),
     "returns_a_non_tensor_object": ("return object()", SubmissionRaised, r"WireError: a object cannot be sent"),
+    # 4 bytes on the wire that would decode into 64 MiB: refused before anything of that size is built.
+    # A few bytes that would expand into 256 MiB: sent whole by the worker's encoder, refused by the reader's cap.
+    "returns_an_expanded_view": (
+        "return torch.zeros(()).expand(8192, 8192)",
+        SubmissionCrashed,
+        r"malformed message \(tensor of shape \[8192, 8192\]: more than 16777216 elements",
+    ),
 }
 
 MODULE = """
@@ -216,3 +226,29 @@ def test_course_repository_layout_with_an_uninstalled_versioned_package(tmp_path
     )
     with Sandbox(tmp_path, limits=FAST) as box:
         torch.testing.assert_close(box.call("run_silu", torch.ones(2)), torch.nn.functional.silu(torch.ones(2)))
+
+
+MANY_VALUES = (
+    b'{"kind": "result", "value": {"t": "list", "items": ['
+    + b'{"t": "plain"},' * 10001
+    + b'{"t": "plain"}]}, "sizes": []}'
+)
+# A hand-made stride-0 tensor: 4 bytes claiming to be 16 elements.
+OVERLAPPING = (
+    b'{"kind": "result", "value": {"t": "tensor", "dtype": "float32", "shape": [4, 4], "stride": [0, 0]}, "sizes": [4]}'
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (b"x" * 8, r"header of \d+ bytes"),
+        (b'{"kind": "result", "value": {"t": "plain", "v": 1}, "sizes": [268435457]}', r"payload of 268435457 bytes"),
+        (MANY_VALUES, r"more than 10000 values"),
+        (OVERLAPPING, r"overlaps itself"),
+    ],
+)
+def test_the_wire_refuses_oversized_or_self_overlapping_messages_before_building_them(header, message) -> None:
+    length = struct.pack(">Q", (1 << 40) if header == b"x" * 8 else len(header))
+    with pytest.raises(WireError, match=message):
+        read_message(io.BytesIO(length + header + (b"\0" * 4 if header is OVERLAPPING else b"")))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from catalog.runner.discovery import discover
+from catalog.runner.flatten import flatten
 from catalog.runner.results import Entry
 from catalog.runner.settings import BUG_PROFILE, CATALOG, DEFAULT_KILLS, KINDS, Kind
 from catalog.runner.table import progress_line, render_table
@@ -43,6 +44,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", nargs="+", default=(), metavar="NAME", help="entry names or globs (file stems)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
+    parser.add_argument(
+        "--flatten",
+        metavar="NAME",
+        help="print bug NAME as one standalone adapters file (a submission the grader can grade) and exit",
+    )
     parser.add_argument("--catalog", type=Path, default=CATALOG, help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     if arguments.runs < 1 or arguments.jobs < 1 or arguments.timeout <= 0 or arguments.kills < 0:
@@ -56,6 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     arguments = parse_arguments(argv)
+    if arguments.flatten:
+        path = arguments.catalog / "bugs" / f"{arguments.flatten}.py"
+        if not path.is_file():
+            print(f"no bug {arguments.flatten!r} in {path.parent}", file=sys.stderr)
+            return 2
+        sys.stdout.write(flatten(path))
+        return 0
     kinds: list[Kind] = [kind for kind, wanted in (("bug", arguments.bugs), ("correct", arguments.correct)) if wanted]
     entries = discover(arguments.catalog, kinds or list(KINDS), arguments.only)
     # A CI log is no terminal: rich would wrap the table to 80 columns unless told the width.

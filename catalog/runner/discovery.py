@@ -37,8 +37,11 @@ def defined_adapters(path: Path) -> tuple[str, ...]:
     for node in module.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             names.append(node.name)
-        elif isinstance(node, ast.Assign):
-            names += [target.id for target in node.targets if isinstance(target, ast.Name)]
+        elif isinstance(node, ast.Assign):  # ``run_a = ...`` and ``run_a, run_b = adapters(Bug)``
+            targets = [
+                t for target in node.targets for t in (target.elts if isinstance(target, ast.Tuple) else [target])
+            ]
+            names += [target.id for target in targets if isinstance(target, ast.Name)]
     return tuple(name for name in dict.fromkeys(names) if name in ADAPTERS)
 
 
