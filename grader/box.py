@@ -1,7 +1,12 @@
 """The operating-system boundary ("box") the grader runs untrusted submission code in.
 
 A submission is hostile code that wants points, so nothing inside its own interpreter (audit hooks, import
-blockers) is a boundary: the box is made of kernel mechanisms applied to every process the submission starts.
+blockers) is a boundary: the box is made of kernel mechanisms that hold for every process the submission starts.
+
+    box = Box(probe().best, submission=..., runtime=..., limits=Limits(...))   # or `with Box(...) as box:`
+    proc = box.popen(["python", "-I", "-u", str(box.paths.runtime / "worker.py")], env=..., stdin=PIPE, ...)
+    box.kill()    # everything the box started is dead; popen() may start a new worker
+    box.close()   # kill, then remove scratch, cgroups, fence; free the uid slot
 
 Levels
 ------
@@ -11,17 +16,20 @@ Levels
     Python installation (``sys.prefix`` and ``sys.base_prefix`` themselves, never the checkout a venv lives in),
     ``/usr`` and the ``/bin``, ``/lib*`` links or dirs, ``/etc/ld.so.cache``, ``/dev/{null,zero,full,random,
     urandom}``, the submission at ``/submission``, the runtime folder at ``/box``; plus a private ``/proc``, tmpfs
-    ``/scratch`` (size = ``Limits.scratch_bytes``, also HOME and TMPDIR) and ``/dev/shm``, and a synthetic
-    ``/etc/passwd``. The old root is unmounted, so the grader's checkout, other submissions, ``/root``, the host
-    ``/proc`` and ``/sys`` do not exist in there; the network namespace has only a downed loopback. Then it drops
-    the capability bounding set, switches to the box uid, sets no_new_privs, installs a seccomp filter that
-    refuses new namespaces (what Docker's default profile does), sets rlimits, and execs the target as PID 1:
-    when that process exits the kernel kills everything else in the namespace.
+    ``/scratch`` (size = ``Limits.scratch_bytes``, also HOME and TMPDIR; fresh for each popen) and ``/dev/shm``,
+    and a synthetic ``/etc/passwd``. The old root is unmounted, so the grader's checkout, other submissions,
+    ``/root``, the host ``/proc`` and ``/sys`` do not exist in there; the network namespace has only a downed
+    loopback. Then it empties the capability bounding set, switches to the box uid, sets no_new_privs, installs
+    a seccomp filter that refuses new namespaces (the policy of Docker's default profile: no user namespace to
+    regain capabilities in), sets rlimits, and forks the target; it stays PID 1 as the box uid, reaping orphans,
+    and exits with the target's status, which makes the kernel kill everything else in the namespace.
     Why no user namespace: the grader runs as root, and root can make every other namespace itself. A user
     namespace would hand the box capabilities over its own namespaces and widen the kernel surface it can reach;
     without one the box runs as a real host uid with none, which also makes RLIMIT_NPROC and kill-by-uid exact.
     Why no bubblewrap: it would be a system package to install on every grading machine; util-linux ``unshare``
-    is in every base image, and the rest is ~150 lines of stdlib Python (``box_init.py``) doing what bwrap does.
+    is in every base image, and the rest is ~200 lines of stdlib Python (``box_init.py``) doing what bwrap does.
+    Not stopped: the box sees the host's kernel (version, /proc/cpuinfo, /proc/meminfo, load), the host paths of
+    its binds in /proc/self/mountinfo, and whatever ``/usr`` and the Python installation hold.
 ``uid`` (only when asked for: for hosts whose seccomp profile forbids namespaces, e.g. Docker's default)
     No namespaces. ``box_init.py`` joins the cgroups, sets rlimits, drops to the box uid with no capabilities,
     no_new_privs and the same seccomp filter, in its own session, cwd = a per-box scratch dir (a size-capped
@@ -32,11 +40,13 @@ Levels
     ``protect=``). The fence is then verified by a probe running as the box uid that tries to read every fenced
     path; the box refuses to run if one is readable. ``close()`` removes the ACL entries again. Where a filesystem
     has no ACLs the fence clears the "other" permission bits instead (permanently, and for every other user).
+    A different uid already keeps the box from signalling or ptracing the grader.
     It does NOT stop: reading anything world-readable on the host (``/etc``, ``/usr``, ``/tmp`` entries made by
-    others, paths created under a fenced directory after the fence was set), ``/proc/<pid>/cmdline``, environ-free
-    process listings and other world-readable ``/proc`` and ``/sys`` information, writing to world-writable places
-    (``/tmp``, ``/dev/shm``; only one scratch file is capped by RLIMIT_FSIZE where no tmpfs could be mounted),
-    the network, abstract unix sockets and SysV IPC of the host.
+    others, paths created under a fenced directory after the fence was set), other processes' command lines
+    (``/proc/<pid>/cmdline``) and the rest of the host's ``/proc`` and ``/sys``, writing to world-writable places
+    (``/tmp``, ``/dev/shm``, where the scratch cap does not reach; without a tmpfs scratch only each file is capped,
+    by RLIMIT_FSIZE), the network (including the host's loopback services), abstract unix sockets and SysV IPC of
+    the host, and daemons outliving the worker until ``kill()``.
 ``none``
     A plain subprocess in its own session with a scratch cwd: no isolation, no limits; for trusted code in tests
     and developer runs, so that callers have one API.
@@ -44,9 +54,13 @@ Levels
 Limits
 ------
 cgroups where writable: v2 ``memory.max``/``memory.swap.max``/``pids.max``, or v1 ``memory.limit_in_bytes``
-(+ ``memory.memsw.limit_in_bytes``) and ``pids.max``. rlimits always: CPU seconds (per process), NPROC (per uid,
-which the per-box uid makes meaningful), FSIZE, NOFILE, CORE=0, and DATA in place of a memory cgroup on CPU boxes
-(never AS: CUDA reserves huge address ranges). The scratch size is the tmpfs size.
+(+ ``memory.memsw.limit_in_bytes``) and ``pids.max``. On a v2-only host the memory and pids controllers are only
+usable if they can be enabled below the grader's own cgroup, i.e. the grader runs in a delegated cgroup with no
+other processes (``systemd-run --scope -p Delegate=yes``, or a container whose init moved itself to a leaf);
+otherwise v2 still gives ``cgroup.kill`` and the limits fall back to rlimits. rlimits always: CPU seconds (per
+process, so a many-process box gets more in total: the grader's wall-clock timeout is the real bound), NPROC (per
+uid, which the per-box uid makes meaningful), FSIZE, NOFILE, CORE=0, and DATA in place of a memory cgroup on CPU
+boxes (never AS: CUDA reserves huge address ranges). The scratch size is the tmpfs size.
 
 Teardown
 --------
@@ -54,7 +68,11 @@ Teardown
 parent-death signal, and that kills the namespace), then ``cgroup.kill`` (v2), or freeze-kill-thaw (v1 freezer),
 or kill-until-empty over ``cgroup.procs``, then every process of the box uid: per pid, then ``kill(-1)`` as that
 uid, until none is left. Each box holds a slot lock (``flock``) for its uid, so concurrent boxes, also across
-grader processes, never share a uid.
+grader processes, never share a uid; a new box first kills what a crashed grader left running under its uid.
+If the grader itself dies without close(), a worker lives on until it exits (e.g. on EOF of its stdin).
+
+A popen()'ed process's returncode is the target's; death by signal N reads -N in level uid but 128+N in level
+namespaces (it comes through PID 1's exit status).
 """
 
 from __future__ import annotations
@@ -66,6 +84,7 @@ import fcntl
 import functools
 import itertools
 import json
+import marshal
 import os
 import select
 import shutil
@@ -169,9 +188,10 @@ def _try_level(level: Level) -> str | None:
                     return None
                 line = _last_line(err) or f"exit status {proc.returncode}"
         except (BoxError, OSError, subprocess.SubprocessError) as exc:
-            line = str(exc)
-    hint = " (a container whose seccomp profile forbids them?)" if "not permitted" in line.lower() else ""
-    return f"{level} refused: {line}{hint}"
+            line = str(exc).removeprefix("box setup failed: ")
+    line = line.split(" during setup: ")[-1]  # the complaint itself, e.g. unshare's, says what was refused
+    seccomp = level is Level.NAMESPACES and "not permitted" in line.lower()
+    return f"{level} refused: {line}" + (" (a container whose seccomp profile forbids them?)" if seccomp else "")
 
 
 def _last_line(text: str) -> str:
@@ -399,7 +419,7 @@ _ACL = "system.posix_acl_access"
 _ACL_USER_OBJ, _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK, _ACL_OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 _NO_ID = 0xFFFFFFFF
 _VERIFY = """
-import json, os, sys
+import json, os, site, sys
 cfg = json.load(sys.stdin)
 def readable(p):
     try:
@@ -410,7 +430,8 @@ def readable(p):
         return True
     except OSError:
         return False
-print(json.dumps([[p for p in cfg["hidden"] if readable(p)], [p for p in cfg["visible"] if not readable(p)]]))
+visible = cfg["visible"] + [p for p in site.getsitepackages() if os.path.exists(p)]
+print(json.dumps([[p for p in cfg["hidden"] if readable(p)], [p for p in visible if not readable(p)]]))
 """
 
 
@@ -448,7 +469,8 @@ def _acl_entries(path: Path) -> tuple[list[tuple[int, int, int]], bool]:
         if exc.errno != errno.ENODATA:
             raise
         mode = os.lstat(path).st_mode
-        return [(_ACL_USER_OBJ, mode >> 6 & 7, _NO_ID), (_ACL_GROUP_OBJ, mode >> 3 & 7, _NO_ID), (_ACL_OTHER, mode & 7, _NO_ID)], False
+        minimal = [(_ACL_USER_OBJ, mode >> 6 & 7), (_ACL_GROUP_OBJ, mode >> 3 & 7), (_ACL_OTHER, mode & 7)]
+        return [(tag, perm, _NO_ID) for tag, perm in minimal], False
     return [struct.unpack_from("<HHI", raw, 4 + 8 * i) for i in range((len(raw) - 4) // 8)], True
 
 
@@ -514,7 +536,7 @@ class Box:
         *,
         submission: Path,
         runtime: Path,
-        limits: Limits = Limits(),  # noqa: B008 - frozen, so one shared default is safe
+        limits: Limits = Limits(),  # frozen, so one shared default is safe
         device: str = "cpu",
         slot: int | None = None,
         python: Path | None = None,
@@ -583,7 +605,8 @@ class Box:
         """Start argv in the box, cwd = scratch (also HOME and TMPDIR); argv[0] "python" is the box's interpreter.
 
         Returns once the box is set up; a failed setup raises BoxError (with the last line of stderr if it is a
-        pipe). The process is the box_init/unshare wrapper, so its returncode is the target's.
+        pipe). The process is the target (level uid) or unshare (level namespaces), and its returncode is the
+        target's, except that death by signal N reads 128+N in level namespaces.
         """
         if self._closed:
             raise BoxError("the box is closed")
@@ -598,7 +621,7 @@ class Box:
             self._procs.append(proc)
             return proc
         read_end, write_end = os.pipe()
-        cmd = [sys.executable, "-I", "-S", str(_INIT), json.dumps(self._config(argv, env, write_end))]
+        cmd = [sys.executable, "-I", "-S", str(_INIT), marshal.dumps(self._config(argv, env, write_end)).hex()]
         if self.level is Level.NAMESPACES:
             unshare = ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts"]
             cmd = [shutil.which("unshare") or "unshare", *unshare[1:], "--propagation", "private", "--", *cmd]
@@ -619,8 +642,11 @@ class Box:
                 proc.kill()
             proc.wait()
             detail = status.decode(errors="replace") or f"the box exited with status {proc.returncode} during setup"
-            if stderr == subprocess.PIPE and proc.stderr is not None and (line := _last_line(proc.stderr.read().decode(errors="replace"))):
-                detail += f": {line}"
+            if stderr == subprocess.PIPE and proc.stderr is not None:  # e.g. unshare's own complaint
+                detail = f"{detail}: {_last_line(proc.stderr.read().decode(errors='replace'))}".rstrip(": ")
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
             raise BoxError(f"box setup failed: {detail}")
         return proc
 
@@ -685,7 +711,10 @@ class Box:
             "binds": binds,
             "symlinks": symlinks,
             "devices": devices,
-            "tmpfs": [("/scratch", f"size={size},mode=0700,uid={uid},gid={uid}"), ("/dev/shm", f"size={size},mode=1777")],
+            "tmpfs": [
+                ("/scratch", f"size={size},mode=0700,uid={uid},gid={uid}"),
+                ("/dev/shm", f"size={size},mode=1777"),
+            ],
             "files": {
                 "/etc/passwd": f"root:x:0:0::/:/usr/sbin/nologin\nbox:x:{uid}:{uid}::/scratch:/usr/sbin/nologin\n",
                 "/etc/group": f"root:x:0:\nbox:x:{uid}:\n",
@@ -730,10 +759,11 @@ class Box:
         self._verify_fence([*traverse, *deny])
 
     def _verify_fence(self, hidden: list[Path]) -> None:
-        """Run a reader as the box uid: every fenced path must be unreadable, submission and runtime readable."""
+        """Run a reader as the box uid: every fenced path must be unreadable; submission, runtime, scratch and
+        site-packages readable (a full interpreter start, as the worker's, so site-packages are the venv's)."""
         visible = [str(self.submission), str(self.runtime), str(self._scratch)]
         proc = self.popen(
-            ["python", "-I", "-S", "-c", _VERIFY],
+            ["python", "-I", "-c", _VERIFY],
             env={},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -826,34 +856,36 @@ def _read_status(fd: int) -> bytes:
 
 
 def _bench(runs: int, python: Path) -> None:
-    argv = [str(python), "-c", "pass"]
-    times: dict[str, list[float]] = {"plain": []}
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True)
-        times["plain"].append(time.perf_counter() - start)
-    print(f"{'plain':<11} setup      -   python -c pass {statistics.median(times['plain']) * 1e3:6.1f} ms (median of {runs})")
+    """Median wall time of `python -c pass` per level, rounds interleaved so that machine load hits all alike."""
     refused = probe().refused
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         os.chmod(tmp, 0o755)
         submission, runtime = Path(tmp, "submission"), Path(tmp, "runtime")
         submission.mkdir()
         runtime.mkdir()
+        boxes: dict[str, Box | None] = {"plain": None}
         for level in Level:
             if level in refused:
                 print(f"{level:<11} {refused[level]}")
                 continue
             start = time.perf_counter()
-            with Box(level, submission=submission, runtime=runtime, python=python) as box:
-                setup = time.perf_counter() - start
-                runs_s = []
-                for _ in range(runs):
-                    start = time.perf_counter()
+            boxes[level] = stack.enter_context(Box(level, submission=submission, runtime=runtime, python=python))
+            print(f"{level:<11} box setup {(time.perf_counter() - start) * 1e3:6.1f} ms")
+        times: dict[str, list[float]] = {name: [] for name in boxes}
+        for _ in range(runs):
+            for name, box in boxes.items():
+                start = time.perf_counter()
+                if box is None:
+                    proc = subprocess.Popen([str(python), "-c", "pass"])
+                else:
                     proc = box.popen(["python", "-c", "pass"], env={"PATH": "/usr/bin:/bin"})
-                    if proc.wait() != 0:
-                        raise SystemExit(f"{level}: python -c pass failed")
-                    runs_s.append(time.perf_counter() - start)
-            print(f"{level:<11} setup {setup * 1e3:6.1f} ms   python -c pass {statistics.median(runs_s) * 1e3:6.1f} ms")
+                if proc.wait() != 0:
+                    raise SystemExit(f"{name}: python -c pass failed")
+                times[name].append(time.perf_counter() - start)
+    plain = statistics.median(times["plain"])
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"{name:<11} python -c pass {median * 1e3:6.1f} ms, +{(median - plain) * 1e3:5.1f} ms (median of {runs})")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

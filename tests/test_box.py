@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.box import UID_BASE, Box, BoxError, Level, Limits, MiB, _uid_pids, cuda_binds, probe
+from grader.box import UID_BASE, Box, BoxError, Level, Limits, MiB, _acl_set, _fence_plan, _uid_pids, cuda_binds, probe
 from tests import seccomp_no_namespaces
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +121,38 @@ def can_read(p):
 print(json.dumps({p: can_read(p) for p in sys.argv[1:]}))
 """
 
+LISTINGS = """
+import json, os, sys
+out = {}
+for p in sys.argv[1:]:
+    try:
+        out[p] = os.listdir(p)
+    except OSError:
+        pass
+print(json.dumps(out))
+"""
+
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)
+    print("connected")
+except OSError as e:
+    print(type(e).__name__)
+"""
+
+SIGNAL = """
+import json, os, sys
+out = {}
+for pid in map(int, sys.argv[1:]):
+    try:
+        os.kill(pid, 0)
+        out[pid] = "signalled"
+    except OSError as e:
+        out[pid] = type(e).__name__
+print(json.dumps(out))
+"""
+
 CAN_WRITE = """
 import json, sys
 def can_write(p):
@@ -170,13 +202,13 @@ def test_grader_files_and_other_submissions_are_hidden(make_box, world: World, l
     shown = [box.paths.submission / "adapters.py", box.paths.runtime / "worker.py", box.paths.scratch]
     result = run_json(box, CAN_READ, *hidden, *shown)
     assert result == {str(p): False for p in hidden} | {str(p): True for p in shown}
-    code = "import json, os, sys\nout = {}\nfor p in sys.argv[1:]:\n try: out[p] = os.listdir(p)\n except OSError: pass\nprint(json.dumps(out))"
-    listed = run_json(box, code, world.checkout, "/root")
+    listed = run_json(box, LISTINGS, world.checkout, "/root")
     if level is Level.UID:
         assert listed == {}  # fenced: crossable on the way to the venv, never listable
     else:  # only the empty directories leading to what is bound
         assert listed[str(world.checkout)] == [".venv"]
-        assert all(Path("/root", e) in [Path(sys.base_prefix), *Path(sys.base_prefix).parents] for e in listed.get("/root", []))
+        base = Path(sys.base_prefix)
+        assert all(Path("/root", entry) in [base, *base.parents] for entry in listed.get("/root", []))
 
 
 def test_the_venv_is_shown_but_not_the_checkout_around_it(make_box, world: World, level: Level) -> None:
@@ -185,17 +217,18 @@ def test_the_venv_is_shown_but_not_the_checkout_around_it(make_box, world: World
     assert prefix == str(world.python.parent.parent)
     if level is Level.NAMESPACES:
         assert not secret_exists  # not merely unreadable: not there
-        code = "import os, json; print(json.dumps(sorted(os.listdir('/'))))"
-        assert set(run_json(make_box(), code)) <= {"bin", "box", "dev", "etc", "lib", "lib32", "lib64", "libx32",
-                                                   "proc", "root", "sbin", "scratch", "submission", "tmp", "usr"}  # fmt: skip
+        top = set(run_json(make_box(), "import os, json; print(json.dumps(os.listdir('/')))"))
+        system = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev", "proc"}
+        assert top <= system | {"box", "submission", "scratch", "root", "tmp"}  # root, tmp: on the way to the venv
 
 
 def test_proc_shows_only_the_box(make_box, level: Level) -> None:
     if level is Level.UID:
         pytest.skip("level uid shares the host's /proc (documented)")
-    code = "import json, os; print(json.dumps({p: os.stat(f'/proc/{p}').st_uid for p in os.listdir('/proc') if p.isdigit()}))"
+    code = "import json, os; print(json.dumps({p: os.stat('/proc/' + p).st_uid for p in os.listdir('/proc')}))"
     box = make_box()
-    assert run_json(box, code) == {"1": box.uid, "2": box.uid}  # box_init as PID 1 (see reap()), and this
+    processes = {pid: uid for pid, uid in run_json(box, code).items() if pid.isdigit()}
+    assert processes == {"1": box.uid, "2": box.uid}  # box_init as PID 1 (see reap()), and this
 
 
 def test_no_network(make_box, level: Level) -> None:
@@ -203,8 +236,7 @@ def test_no_network(make_box, level: Level) -> None:
         pytest.skip("level uid does not stop the network (documented)")
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
-        code = "import socket, sys\ntry:\n socket.create_connection(('127.0.0.1', int(sys.argv[1])), 2)\n print('connected')\nexcept OSError as e:\n print(type(e).__name__)"
-        rc, out, _ = run(make_box(), code, port)
+        rc, out, _ = run(make_box(), CONNECT, port)
     assert rc == 0 and out.strip() != "connected"
 
 
@@ -214,26 +246,38 @@ def test_writes_outside_scratch_fail(make_box, world: World, level: Level) -> No
     if level is Level.NAMESPACES:
         outside += ["/x", "/tmp/x", "/usr/x", "/dev/shm/../x"]
     inside = [box.paths.scratch / "x", "/dev/null"]
-    assert run_json(box, CAN_WRITE, *outside, *inside) == {str(p): False for p in outside} | {str(p): True for p in inside}
+    expected = {str(p): False for p in outside} | {str(p): True for p in inside}
+    assert run_json(box, CAN_WRITE, *outside, *inside) == expected
 
 
 # --- limits --------------------------------------------------------------------------------------------------------
 
 
+WRITE_BIG = """
+import sys
+try:
+    with open("big", "wb") as f:
+        f.write(b"x" * int(sys.argv[1]))
+    print("wrote")
+except OSError as e:
+    print(e.errno)
+"""
+
+
 def test_scratch_size_is_capped(make_box) -> None:
-    code = "import os\ntry:\n open('big', 'wb').write(b'x' * (4 << 20))\n print('wrote')\nexcept OSError as e:\n print(e.errno)"
-    rc, out, err = run(make_box(limits=Limits(scratch_bytes=1 * MiB)), code)
+    rc, out, err = run(make_box(limits=Limits(scratch_bytes=1 * MiB)), WRITE_BIG, 4 * MiB)
     assert rc == 0, err
     assert out.strip() in (str(errno.ENOSPC), str(errno.EFBIG))
 
 
 def test_file_size_is_capped(make_box) -> None:
-    code = "try:\n open('big', 'wb').write(b'x' * 200_000)\n print('wrote')\nexcept OSError as e:\n print(e.errno)"
-    assert run(make_box(limits=Limits(file_bytes=100_000)), code)[1].strip() == str(errno.EFBIG)
+    assert run(make_box(limits=Limits(file_bytes=100_000)), WRITE_BIG, 200_000)[1].strip() == str(errno.EFBIG)
 
 
 def test_open_files_are_capped(make_box) -> None:
-    code = "fs = []\ntry:\n for _ in range(100): fs.append(open('/dev/null'))\nexcept OSError as e:\n print(e.errno)"
+    code = (
+        "fs = []\ntry:\n    while True:\n        fs.append(open('/dev/null'))\nexcept OSError as e:\n    print(e.errno)"
+    )
     assert run(make_box(limits=Limits(open_files=20)), code)[1].strip() == str(errno.EMFILE)
 
 
@@ -243,25 +287,54 @@ def test_cpu_seconds_are_capped(make_box) -> None:
     assert rc != 0 and time.monotonic() - start < 10
 
 
+MEMORY_HOG = """
+chunks = []
+try:
+    for _ in range(64):
+        chunks.append(b"x" * (16 << 20))  # written, so really resident
+    print("got 1 GiB")
+except MemoryError:
+    print("MemoryError")
+"""
+
+FORK_BOMB = """
+import os, time
+n = 0
+try:
+    while True:
+        if os.fork() == 0:
+            os.close(1)  # so that the parent's output ends when it does
+            os.close(2)
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+except OSError:
+    print(n)
+"""
+
+
 def test_memory_is_capped(make_box) -> None:
-    code = (
-        "chunks = []\ntry:\n for _ in range(64): chunks.append(b'x' * (16 << 20))\n print('got 1 GiB')\n"
-        "except MemoryError:\n print('MemoryError')"
-    )
-    rc, out, _ = run(make_box(limits=Limits(memory_bytes=128 * MiB)), code)
+    rc, out, _ = run(make_box(limits=Limits(memory_bytes=128 * MiB)), MEMORY_HOG)
     assert "got 1 GiB" not in out
     assert out.strip() == "MemoryError" or rc in (-signal.SIGKILL, 128 + signal.SIGKILL)
 
 
 def test_fork_bomb_is_bounded(make_box) -> None:
-    code = (
-        "import os, time\nn = 0\ntry:\n while True:\n  if os.fork() == 0:\n   os.close(1); os.close(2); time.sleep(60); os._exit(0)\n  n += 1\n"
-        "except OSError:\n print(n)"
-    )
     box = make_box(limits=Limits(processes=24))
-    rc, out, err = run(box, code)
+    rc, out, err = run(box, FORK_BOMB)
     assert rc == 0, err
     assert 0 < int(out) < 24
+    box.kill()
+    assert _uid_pids(box.uid) == []
+
+
+def test_without_writable_cgroups_rlimits_still_bound_memory_and_processes(make_box, monkeypatch) -> None:
+    monkeypatch.setattr("grader.box._own_cgroups", dict)  # a host where no cgroup hierarchy is writable
+    box = make_box(limits=Limits(memory_bytes=128 * MiB, processes=24))
+    assert box._cgroups.dirs == []
+    assert run(box, MEMORY_HOG)[1].strip() == "MemoryError"  # RLIMIT_DATA
+    rc, out, err = run(box, FORK_BOMB)  # RLIMIT_NPROC, per box uid
+    assert rc == 0 and 0 < int(out) < 24, err
     box.kill()
     assert _uid_pids(box.uid) == []
 
@@ -311,11 +384,7 @@ def test_namespace_dies_with_the_worker(make_box, level: Level) -> None:
 
 
 def test_cannot_signal_the_grader(make_box) -> None:
-    code = (
-        "import json, os, sys\nout = {}\nfor pid in map(int, sys.argv[1:]):\n try:\n  os.kill(pid, 0); out[pid] = 'ok'\n"
-        " except OSError as e:\n  out[pid] = type(e).__name__\nprint(json.dumps(out))"
-    )
-    result = run_json(make_box(), code, os.getpid(), os.getppid())
+    result = run_json(make_box(), SIGNAL, os.getpid(), os.getppid())
     assert set(result.values()) <= {"ProcessLookupError", "PermissionError"}
 
 
@@ -339,10 +408,9 @@ def test_close_removes_scratch_cgroups_fence_and_slot(make_box, world: World, le
 
 def test_pipes_and_pass_fds(make_box) -> None:
     read_end, write_end = os.pipe()
-    code = "import os, sys\nline = sys.stdin.readline()\nsys.stdout.write(line.upper())\nos.write(int(sys.argv[1]), b'side')"
-    box = make_box()
-    proc = box.popen(["python", "-I", "-c", code, str(write_end)], env={}, stdin=subprocess.PIPE,
-                     stdout=subprocess.PIPE, pass_fds=[write_end])  # fmt: skip
+    code = "import os, sys; sys.stdout.write(sys.stdin.readline().upper()); os.write(int(sys.argv[1]), b'side')"
+    argv = ["python", "-I", "-c", code, str(write_end)]
+    proc = make_box().popen(argv, env={}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=[write_end])
     os.close(write_end)
     out, _ = proc.communicate(b"hello\n", timeout=30)
     assert out == b"HELLO\n" and os.read(read_end, 10) == b"side"
@@ -427,3 +495,31 @@ def test_cuda_binds_lists_only_nvidia_nodes_and_driver_libraries() -> None:
         "/usr/local/nvidia/lib64/libcuda.so",
     ]
     assert cuda_binds(["null", "zero"], "") == []
+
+
+def test_fence_plan_crosses_only_towards_allowed_paths(tmp_path: Path) -> None:
+    for path in ("checkout/.venv/bin", "checkout/tools", "subs/alice", "subs/bob"):
+        (tmp_path / path).mkdir(parents=True)
+    (tmp_path / "checkout" / "secret.txt").write_text("x")
+    (tmp_path / "checkout" / "link").symlink_to("/etc")
+    allow = [tmp_path / "checkout" / ".venv", tmp_path / "subs" / "alice"]
+    traverse, deny = _fence_plan([tmp_path / "checkout", tmp_path / "subs", tmp_path / "elsewhere"], allow)
+    assert traverse == [tmp_path / "checkout", tmp_path / "subs"]
+    assert deny == [tmp_path / "checkout" / "secret.txt", tmp_path / "checkout" / "tools", tmp_path / "subs" / "bob"]
+
+
+def test_acl_fence_entries_come_off_without_a_trace(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("ACLs naming another uid need root")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    try:
+        _acl_set(private, UID_BASE + 999, 0o1)  # crossable by that uid: widens the mask
+    except OSError as exc:
+        pytest.skip(f"no POSIX ACLs on {tmp_path}: {exc.strerror}")
+    assert private.stat().st_mode & 0o777 == 0o710  # with an ACL, the group bits show the mask
+    _acl_set(private, UID_BASE + 999, None)
+    assert private.stat().st_mode & 0o777 == 0o700
+    with pytest.raises(OSError):
+        os.getxattr(private, "system.posix_acl_access")
