@@ -360,20 +360,27 @@ def _state_dir() -> Path:
 
 
 def _take_slot(slot: int | None) -> tuple[int, int]:
-    """(slot, fd of its lock file): the lock is held, across processes too, until the fd is closed."""
+    """(slot, fd of its lock file): the lock is held, across processes too, until the fd is closed.
+
+    A slot whose uid still has processes (a grader died without close(); zombies not yet reaped, which count
+    against RLIMIT_NPROC) is cleared first, or, if only unreaped zombies remain, passed over for the next one.
+    """
     state = _state_dir()
     for n in range(SLOTS) if slot is None else [slot]:
         fd = os.open(state / f"slot-{n}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return n, fd
         except BlockingIOError:
             os.close(fd)
+            continue
+        if _kill_uid(UID_BASE + n, zombie_seconds=0 if slot is None else 10):
+            return n, fd
+        os.close(fd)
     raise BoxError(f"box slot {slot} is in use" if slot is not None else f"all {SLOTS} box slots are in use")
 
 
-def _uid_pids(uid: int) -> list[int]:
-    """Live (not zombie) processes whose uid is uid, from the host's /proc."""
+def _uid_pids(uid: int, *, zombies: bool = False) -> list[int]:
+    """Processes whose uid is uid, from the host's /proc; zombies only if asked for."""
     pids = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -384,12 +391,17 @@ def _uid_pids(uid: int) -> list[int]:
             state = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()[0]
         except (OSError, IndexError):
             continue
-        if state not in ("Z", "X"):
+        if zombies or state not in ("Z", "X"):
             pids.append(int(name))
     return pids
 
 
-def _kill_uid(uid: int, timeout: float = 10.0) -> None:
+def _kill_uid(uid: int, *, timeout: float = 10.0, zombie_seconds: float = 5.0) -> bool:
+    """SIGKILL every process of uid, then wait up to zombie_seconds for their zombies to be reaped.
+
+    True if none is left. A zombie counts against the uid's RLIMIT_NPROC until its parent reaps it, and an
+    orphan's parent is the host's init, which may take seconds (box.kill() leaves no orphans where it can).
+    """
     deadline = time.monotonic() + timeout
     rounds = 0
     while pids := _uid_pids(uid):
@@ -411,6 +423,12 @@ def _kill_uid(uid: int, timeout: float = 10.0) -> None:
                 check=False,
             )
         time.sleep(0.005)
+    deadline = time.monotonic() + zombie_seconds
+    while _uid_pids(uid, zombies=True):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 # --- the fence (level uid) -----------------------------------------------------------------------------------------
@@ -567,7 +585,6 @@ class Box:
                 raise BoxError(reason)
             slot, self._slot_fd = _take_slot(slot)
             self.uid = UID_BASE + slot
-            _kill_uid(self.uid)  # leftovers of a grader that died without close()
             self._cgroups = _Cgroups(f"grader-box-{self.uid}-{os.getpid()}-{next(_serial)}", limits)
             if self.level is Level.UID:
                 self._make_scratch()
@@ -782,20 +799,28 @@ class Box:
 
     def kill(self) -> None:
         """Kill every process of the box; idempotent, and popen() works again afterwards."""
-        for proc in self._procs:
-            if proc.poll() is None:
-                with contextlib.suppress(OSError):
-                    if self.level is Level.NONE:
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.kill()
+        # The box's processes first, our own children (level uid's target, namespaces' unshare) last: that way
+        # each dead process's parent is still alive to reap it at once. An orphan is reaped by the host's init
+        # instead, which may take seconds, and until then its zombie counts against the box uid's RLIMIT_NPROC.
         if self._cgroups is not None:
             self._cgroups.kill()
         if self.uid is not None:
-            _kill_uid(self.uid)
+            _kill_uid(self.uid, zombie_seconds=0)
         for proc in self._procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+            if self.level is Level.NONE and proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                proc.wait(timeout=5)  # unshare exits by itself once its child, the namespace's PID 1, is dead
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
         self._procs = [p for p in self._procs if p.returncode is None]
+        if self.uid is not None and not _kill_uid(self.uid):
+            warnings.warn(
+                f"box uid {self.uid}: zombies not reaped yet; NPROC may be short", RuntimeWarning, stacklevel=2
+            )
 
     def close(self) -> None:
         """kill(), then remove the scratch, the cgroups and the fence, and free the slot; never raises."""

@@ -450,6 +450,19 @@ def test_probe_names_the_best_level_and_one_line_reasons() -> None:
     assert probe() is result  # cached per process
 
 
+def test_probe_without_root_offers_level_none_only(world: World, monkeypatch) -> None:
+    monkeypatch.setattr("grader.box.os.geteuid", lambda: 1000)
+    try:
+        result = probe(refresh=True)
+        assert result.best is Level.NONE and set(result.refused) == {Level.NAMESPACES, Level.UID}
+        assert all("not root" in reason for reason in result.refused.values())
+        with pytest.raises(BoxError, match="not root"):
+            Box(Level.UID, submission=world.submission, runtime=world.runtime)
+    finally:
+        monkeypatch.undo()
+        probe(refresh=True)
+
+
 def test_probe_under_docker_like_seccomp_refuses_namespaces_but_uid_works(world: World) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: level uid is what should survive the seccomp filter")
@@ -523,3 +536,15 @@ def test_acl_fence_entries_come_off_without_a_trace(tmp_path: Path) -> None:
     assert private.stat().st_mode & 0o777 == 0o700
     with pytest.raises(OSError):
         os.getxattr(private, "system.posix_acl_access")
+
+
+def test_a_cuda_box_binds_the_nvidia_nodes_and_driver_libraries_outside_usr(world: World, monkeypatch) -> None:
+    _available(Level.NAMESPACES)
+    listed = ("/dev/nvidiactl", "/dev/nvidia0", "/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/opt/nvidia/libcuda.so.1")
+    monkeypatch.setattr("grader.box._host_cuda_binds", lambda: listed)
+    with Box(Level.NAMESPACES, submission=world.submission, runtime=world.runtime, device="cuda") as box:
+        mounts = box._namespace_mounts()
+    assert mounts["devices"][-2:] == ["/dev/nvidiactl", "/dev/nvidia0"]
+    targets = [target for _, target in mounts["binds"]]
+    assert "/opt/nvidia/libcuda.so.1" in targets  # outside every other bind: bound on its own
+    assert not any(t.startswith("/usr/lib") for t in targets)  # already in the box with /usr
