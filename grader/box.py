@@ -630,6 +630,7 @@ class Box:
         """
         if self._closed:
             raise BoxError("the box is closed")
+        self._procs = [p for p in self._procs if p.poll() is None]  # kill() needs only the live ones
         argv = [str(self.python) if str(argv[0]) == "python" else str(argv[0]), *map(str, argv[1:])]
         scratch = str(self.paths.scratch)
         env = {**env, "HOME": scratch, "TMPDIR": scratch}

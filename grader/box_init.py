@@ -67,6 +67,8 @@ def bind_readonly(source: str, target: str, *, devices: bool = False) -> None:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
+    if os.uname().machine not in ARCHES:  # glibc has no wrapper; add the syscall numbers of another arch above
+        raise RuntimeError(f"pivot_root: syscall number unknown on {os.uname().machine}")
     number = ARCHES[os.uname().machine][1]["pivot_root"]
     check(libc.syscall(number, new_root.encode(), put_old.encode()), "pivot_root")
 
