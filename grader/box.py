@@ -11,23 +11,25 @@ blockers) is a boundary: the box is made of kernel mechanisms that hold for ever
 Levels
 ------
 ``namespaces`` (the default where ``probe()`` finds it works; needs root)
-    ``unshare --pid --fork --kill-child --mount --net --ipc --uts`` starts ``box_init.py`` as PID 1 of new
-    namespaces. It joins the box's cgroups, pivots into a fresh tmpfs root holding read-only binds of only: the
-    Python installation (``sys.prefix`` and ``sys.base_prefix`` themselves, never the checkout a venv lives in),
-    ``/usr`` and the ``/bin``, ``/lib*`` links or dirs, ``/etc/ld.so.cache``, ``/dev/{null,zero,full,random,
-    urandom}``, the submission at ``/submission``, the runtime folder at ``/box``; plus a private ``/proc``, tmpfs
-    ``/scratch`` (size = ``Limits.scratch_bytes``, also HOME and TMPDIR; fresh for each popen) and ``/dev/shm``,
-    and a synthetic ``/etc/passwd``. The old root is unmounted, so the grader's checkout, other submissions,
-    ``/root``, the host ``/proc`` and ``/sys`` do not exist in there; the network namespace has only a downed
-    loopback. Then it empties the capability bounding set, switches to the box uid, sets no_new_privs, installs
-    a seccomp filter that refuses new namespaces (the policy of Docker's default profile: no user namespace to
-    regain capabilities in), sets rlimits, and forks the target; it stays PID 1 as the box uid, reaping orphans,
-    and exits with the target's status, which makes the kernel kill everything else in the namespace.
+    ``box_init.py`` unshares mount/PID/network/IPC/UTS namespaces (``unshare(2)`` through ctypes) and forks PID 1
+    of the new PID namespace, staying outside as the process the grader holds. PID 1 joins the box's cgroups and
+    pivots into a fresh tmpfs root holding read-only binds of only: the Python installation (``sys.prefix`` and
+    ``sys.base_prefix`` themselves, never the checkout a venv lives in), ``/usr`` and the ``/bin``, ``/lib*``
+    links or dirs, ``/etc/ld.so.cache``, ``/dev/{null,zero,full,random,urandom}``, the submission at
+    ``/submission``, the runtime folder at ``/box``; plus a private ``/proc``, tmpfs ``/scratch`` (size =
+    ``Limits.scratch_bytes``, also HOME and TMPDIR; fresh for each popen) and ``/dev/shm``, and a synthetic
+    ``/etc/passwd``. The old root is unmounted, so the grader's checkout, other submissions, ``/root``, the host
+    ``/proc`` and ``/sys`` do not exist in there; the network namespace has only a downed loopback. Then it empties
+    the capability bounding set, switches to the box uid, sets no_new_privs, installs a seccomp filter that
+    refuses new namespaces (the policy of Docker's default profile: no user namespace to regain capabilities in),
+    sets rlimits, and forks the target; it stays PID 1 as the box uid, reaping orphans, and exits when the target
+    does, which makes the kernel kill everything else in the namespace.
     Why no user namespace: the grader runs as root, and root can make every other namespace itself. A user
     namespace would hand the box capabilities over its own namespaces and widen the kernel surface it can reach;
     without one the box runs as a real host uid with none, which also makes RLIMIT_NPROC and kill-by-uid exact.
-    Why no bubblewrap: it would be a system package to install on every grading machine; util-linux ``unshare``
-    is in every base image, and the rest is ~200 lines of stdlib Python (``box_init.py``) doing what bwrap does.
+    Why no bubblewrap: it would be a system package to install on every grading machine, for what ~250 lines of
+    stdlib Python (``box_init.py``: unshare, mount, pivot_root, prctl, seccomp through ctypes) do here. Nor the
+    util-linux ``unshare`` tool: its waiting parent holds the target's pipes open and turns a SIGKILL into exit 1.
     Not stopped: the box sees the host's kernel (version, /proc/cpuinfo, /proc/meminfo, load), the host paths of
     its binds in /proc/self/mountinfo, and whatever ``/usr`` and the Python installation hold.
 ``uid`` (only when asked for: for hosts whose seccomp profile forbids namespaces, e.g. Docker's default)
@@ -64,15 +66,18 @@ boxes (never AS: CUDA reserves huge address ranges). The scratch size is the tmp
 
 Teardown
 --------
-``kill()`` SIGKILLs the processes it started (killing ``unshare`` kills PID 1 of the namespace through the
-parent-death signal, and that kills the namespace), then ``cgroup.kill`` (v2), or freeze-kill-thaw (v1 freezer),
-or kill-until-empty over ``cgroup.procs``, then every process of the box uid: per pid, then ``kill(-1)`` as that
-uid, until none is left. Each box holds a slot lock (``flock``) for its uid, so concurrent boxes, also across
-grader processes, never share a uid; a new box first kills what a crashed grader left running under its uid.
-If the grader itself dies without close(), a worker lives on until it exits (e.g. on EOF of its stdin).
+``kill()``: ``cgroup.kill`` (v2), or freeze-kill-thaw (v1 freezer), or kill-until-empty over ``cgroup.procs``;
+then every process of the box uid, per pid, and ``kill(-1)`` as that uid when something keeps forking, until none
+is left; PID 1 dying makes the kernel kill whatever else is in the namespace. Last, the processes popen() returned
+are reaped, and kill() waits for the zombies of the box uid to be reaped (they count against the uid's
+RLIMIT_NPROC; level uid's orphans are reaped by the host's init, which on this development VM takes ~2 s).
+Killing the process popen() returned also ends the box (PID 1 has a parent-death signal). Each box holds a slot
+lock (``flock``) for its uid, so concurrent boxes, also across grader processes, never share a uid; a new box
+first kills what a crashed grader left running under its uid. If the grader itself dies without close(), a
+level-uid worker lives on until it exits (e.g. on EOF of its stdin); a namespaces one dies with its mirror() only
+if that is killed too.
 
-A popen()'ed process's returncode is the target's; death by signal N reads -N in level uid but 128+N in level
-namespaces (it comes through PID 1's exit status).
+A popen()'ed process's returncode is the target's in every level (-N for death by signal N).
 """
 
 from __future__ import annotations
@@ -174,8 +179,6 @@ def probe(refresh: bool = False) -> Probe:
 
 
 def _try_level(level: Level) -> str | None:
-    if level is Level.NAMESPACES and shutil.which("unshare") is None:
-        return "namespaces unavailable: util-linux `unshare` is not on PATH"
     with tempfile.TemporaryDirectory(prefix="grader-box-probe-") as tmp:
         os.chmod(tmp, 0o755)
         try:
@@ -189,7 +192,7 @@ def _try_level(level: Level) -> str | None:
                 line = _last_line(err) or f"exit status {proc.returncode}"
         except (BoxError, OSError, subprocess.SubprocessError) as exc:
             line = str(exc).removeprefix("box setup failed: ")
-    line = line.split(" during setup: ")[-1]  # the complaint itself, e.g. unshare's, says what was refused
+    line = line.split(" during setup: ")[-1]  # the complaint itself says what was refused
     seccomp = level is Level.NAMESPACES and "not permitted" in line.lower()
     return f"{level} refused: {line}" + (" (a container whose seccomp profile forbids them?)" if seccomp else "")
 
@@ -622,11 +625,12 @@ class Box:
         """Start argv in the box, cwd = scratch (also HOME and TMPDIR); argv[0] "python" is the box's interpreter.
 
         Returns once the box is set up; a failed setup raises BoxError (with the last line of stderr if it is a
-        pipe). The process is the target (level uid) or unshare (level namespaces), and its returncode is the
-        target's, except that death by signal N reads 128+N in level namespaces.
+        pipe). The process is the target (level uid) or box_init's mirror() of it (level namespaces): either way
+        its returncode is the target's, -N for death by signal N, and SIGKILLing it ends the box's main process.
         """
         if self._closed:
             raise BoxError("the box is closed")
+        self._procs = [p for p in self._procs if p.poll() is None]  # kill() needs only the live ones
         argv = [str(self.python) if str(argv[0]) == "python" else str(argv[0]), *map(str, argv[1:])]
         scratch = str(self.paths.scratch)
         env = {**env, "HOME": scratch, "TMPDIR": scratch}
@@ -639,9 +643,6 @@ class Box:
             return proc
         read_end, write_end = os.pipe()
         cmd = [sys.executable, "-I", "-S", str(_INIT), marshal.dumps(self._config(argv, env, write_end)).hex()]
-        if self.level is Level.NAMESPACES:
-            unshare = ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--net", "--ipc", "--uts"]
-            cmd = [shutil.which("unshare") or "unshare", *unshare[1:], "--propagation", "private", "--", *cmd]
         try:
             proc = subprocess.Popen(
                 cmd, stdin=stdin, stdout=stdout, stderr=stderr, cwd="/", env={}, pass_fds=(*pass_fds, write_end),
@@ -659,7 +660,7 @@ class Box:
                 proc.kill()
             proc.wait()
             detail = status.decode(errors="replace") or f"the box exited with status {proc.returncode} during setup"
-            if stderr == subprocess.PIPE and proc.stderr is not None:  # e.g. unshare's own complaint
+            if stderr == subprocess.PIPE and proc.stderr is not None:  # e.g. a Python traceback
                 detail = f"{detail}: {_last_line(proc.stderr.read().decode(errors='replace'))}".rstrip(": ")
             for pipe in (proc.stdin, proc.stdout, proc.stderr):
                 if pipe is not None:
@@ -799,7 +800,7 @@ class Box:
 
     def kill(self) -> None:
         """Kill every process of the box; idempotent, and popen() works again afterwards."""
-        # The box's processes first, our own children (level uid's target, namespaces' unshare) last: that way
+        # The box's processes first, our own children (level uid's target, namespaces' mirror()) last: that way
         # each dead process's parent is still alive to reap it at once. An orphan is reaped by the host's init
         # instead, which may take seconds, and until then its zombie counts against the box uid's RLIMIT_NPROC.
         if self._cgroups is not None:
@@ -811,7 +812,7 @@ class Box:
                 with contextlib.suppress(OSError):
                     os.killpg(proc.pid, signal.SIGKILL)
             try:
-                proc.wait(timeout=5)  # unshare exits by itself once its child, the namespace's PID 1, is dead
+                proc.wait(timeout=5)  # mirror() exits by itself once its child, the namespace's PID 1, is dead
             except subprocess.TimeoutExpired:
                 proc.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -880,7 +881,7 @@ def _read_status(fd: int) -> bytes:
 # --- CLI -----------------------------------------------------------------------------------------------------------
 
 
-def _bench(runs: int, python: Path) -> None:
+def _bench(runs: int, python: Path, levels: Sequence[Level]) -> None:
     """Median wall time of `python -c pass` per level, rounds interleaved so that machine load hits all alike."""
     refused = probe().refused
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -889,7 +890,7 @@ def _bench(runs: int, python: Path) -> None:
         submission.mkdir()
         runtime.mkdir()
         boxes: dict[str, Box | None] = {"plain": None}
-        for level in Level:
+        for level in levels:
             if level in refused:
                 print(f"{level:<11} {refused[level]}")
                 continue
@@ -918,6 +919,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--probe", action="store_true", help="print the strongest level here and why others are not")
     parser.add_argument("--bench", type=int, nargs="?", const=5, metavar="N", help="time python -c pass per level")
     parser.add_argument("--python", type=Path, default=Path(sys.executable), help="interpreter for --bench")
+    parser.add_argument(
+        "--levels",
+        type=lambda text: [Level(name) for name in text.split(",")],
+        default=list(Level),
+        help="comma-separated levels for --bench (default: all; uid fences the grader's checkout while it runs)",
+    )
     args = parser.parse_args(argv)
     if not (args.probe or args.bench):
         parser.error("nothing to do: give --probe and/or --bench")
@@ -927,7 +934,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for line in result.refused.values():
             print(f"  {line}")
     if args.bench:
-        _bench(args.bench, args.python)
+        _bench(args.bench, args.python, args.levels)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """First stage of a grader box: runs as root, builds the box, drops to the box uid, execs the target.
 
-grader/box.py starts it as ``python -I -S box_init.py CONFIG`` (CONFIG: a marshalled dict, in hex): directly for
-level "uid", or as PID 1 of fresh PID/mount/network/IPC/UTS namespaces made by util-linux ``unshare`` for level
-"namespaces". It is trusted code that imports only the standard library (never the project, which the box must not
-see) and is itself invisible inside the box.
+grader/box.py starts it as ``python -I -S box_init.py CONFIG`` (CONFIG: a marshalled dict, in hex). It is trusted
+code that imports only the standard library (never the project, which the box must not see) and is itself
+invisible inside the box. Level "uid": it joins the box's cgroups, sets rlimits, drops privileges and execs the
+target. Level "namespaces": it unshares mount/PID/network/IPC/UTS namespaces and forks; the parent stays outside
+as the process the grader holds (mirror()), the child is PID 1 of the new PID namespace: it joins the cgroups,
+builds the box's root, drops to the box uid, forks the target, and stays as its reaper (reap()).
 
 It reports on the status pipe named in the config: one line of text if setup failed (then it exits 125), or a single
 NUL byte just before exec'ing the target, so the parent knows the box is complete before it returns the process.
-In level "namespaces" it stays PID 1 (as the box uid, see reap()) and runs the target as its child.
 """
 
 import ctypes
@@ -25,9 +26,11 @@ libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ul
 libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
-MS_REMOUNT, MS_BIND = 0x20, 0x1000
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 0x40000
 MNT_DETACH = 2
 CLONE_NEWCGROUP = 0x02000000
+# mount, UTS, IPC, PID, network: everything but user (see box.py) and cgroup (joined first, then unshared)
+NAMESPACES = 0x20000 | 0x04000000 | 0x08000000 | 0x20000000 | 0x40000000
 # Every namespace flag clone/unshare accept: time, mount, cgroup, UTS, IPC, user, PID, network.
 CLONE_NEW_ANY = 0x80 | 0x20000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 PR_SET_PDEATHSIG, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 22, 24, 38
@@ -64,6 +67,8 @@ def bind_readonly(source: str, target: str, *, devices: bool = False) -> None:
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
+    if os.uname().machine not in ARCHES:  # glibc has no wrapper; add the syscall numbers of another arch above
+        raise RuntimeError(f"pivot_root: syscall number unknown on {os.uname().machine}")
     number = ARCHES[os.uname().machine][1]["pivot_root"]
     check(libc.syscall(number, new_root.encode(), put_old.encode()), "pivot_root")
 
@@ -163,8 +168,8 @@ def drop_privileges(cfg: dict) -> None:
     os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])  # from root to non-root: clears every capability set
     check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     if cfg["level"] == "namespaces":
-        # Changing uid cleared the parent-death signal unshare --kill-child set; re-arm it so killing unshare
-        # still kills this PID 1, and with it the whole namespace.
+        # Changing uid cleared the parent-death signal; re-arm it, so that mirror() dying kills this PID 1, and
+        # with it the whole namespace.
         check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
     deny_namespaces()
 
@@ -177,29 +182,57 @@ def find_program(name: str, env: dict) -> str:
     raise FileNotFoundError(f"no program {name!r} the box uid may run in the box")
 
 
-def reap(main_pid: int) -> None:
-    """Stay PID 1 of the box: reap orphans, and exit with the target's status, which takes the namespace down.
+def mirror(child: int, report: int) -> None:
+    """Be the process the grader holds, outside the box: wait for the box's PID 1, then end as the target ended.
 
-    A dead-by-signal target reads as 128 + the signal: PID 1 cannot kill itself with a signal to pass it on.
-    The target runs as PID 2 so that it has the usual signal semantics (PID 1 ignores signals it has no handler for).
+    It holds none of the target's fds (the grader sees EOF when the target closes), and SIGKILLing it takes the
+    box down through PID 1's parent-death signal.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # only SIGKILL from outside (kill(), unshare dying) ends this
+    os.closerange(0, report)
+    os.closerange(report + 1, 1 << 30)
+    target = os.read(report, 4)  # the target's wait status, or nothing if PID 1 died first (setup error, killed)
+    _, status = os.waitpid(child, 0)
+    if len(target) == 4:
+        status = int.from_bytes(target, "little")
+    if os.WIFSIGNALED(status):
+        if os.WTERMSIG(status) != signal.SIGKILL:  # which cannot be handled, nor its handler set
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def reap(main_pid: int, report: int) -> None:
+    """Stay PID 1 of the box (the target is PID 2, with the usual signal semantics), reaping orphans; when the
+    target ends, report its wait status to mirror() and exit, which makes the kernel kill the whole namespace."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # only SIGKILL from outside ends this
+    os.closerange(0, report)  # not to hold the target's pipes open
+    os.closerange(report + 1, 1 << 30)
     while True:
         pid, status = os.waitpid(-1, 0)
         if pid == main_pid:
-            code = os.waitstatus_to_exitcode(status)
-            os._exit(code if code >= 0 else 128 - code)
+            os.write(report, status.to_bytes(4, "little"))
+            os._exit(0)
 
 
 def main() -> None:
     cfg = marshal.loads(bytes.fromhex(sys.argv[1]))  # marshal, not json: json's import costs ~7 ms
     status = cfg["status_fd"]
     os.set_inheritable(status, False)  # the target must not inherit it; exec closes it
+    boxed = cfg["level"] == "namespaces"
     try:
-        for procs in cfg["cgroups"]:  # first, so that everything below is accounted to the box
+        if boxed:
+            check(libc.unshare(NAMESPACES), "unshare")
+            mount(None, "/", None, MS_REC | MS_PRIVATE)  # no mount of ours propagates to the host
+            report_read, report_write = os.pipe()
+            if child := os.fork():  # the child is PID 1 of the new PID namespace
+                os.close(report_write)
+                mirror(child, report_read)
+            os.close(report_read)
+            check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
+        for procs in cfg["cgroups"]:  # before the rest, so that all of it is accounted to the box
             with open(procs, "w") as f:
                 f.write("0")  # "0" moves the writer itself
-        if cfg["level"] == "namespaces":
+        if boxed:
             if cfg["cgroups"]:
                 libc.unshare(CLONE_NEWCGROUP)  # best effort: /proc/self/cgroup then shows "/", not the host path
             build_root(cfg)
@@ -210,11 +243,14 @@ def main() -> None:
         drop_privileges(cfg)
         os.chdir(cfg["cwd"])
         program = find_program(cfg["argv"][0], cfg["env"])
-        if cfg["level"] == "namespaces" and (child := os.fork()):
+        if boxed and (target := os.fork()):
             os.close(status)
-            reap(child)
+            reap(target, report_write)
     except Exception as exc:
-        os.write(status, f"{type(exc).__name__}: {exc}".replace("\n", " ").encode())
+        detail = exc.strerror if isinstance(exc, OSError) and exc.errno and exc.strerror else str(exc)
+        if isinstance(exc, OSError) and exc.filename:
+            detail += f": {exc.filename}"
+        os.write(status, f"{detail}".replace("\n", " ").encode())
         os._exit(125)
     # Python ignores these two; an ignored disposition survives exec, and the target should start as usual.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
