@@ -16,7 +16,9 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -24,48 +26,86 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from grader import box
 from grader.diagnosis import likely_bugs
 from grader.reports import FORMATS, render_terminal, write_reports
 from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricError, load_rubric
-from grader.sandbox import Limits, Sandbox, SubmissionError
+from grader.sandbox import ISOLATION_CHOICES, IsolationUnavailable, Limits, Sandbox, SubmissionError, choose_isolation
 from grader.scoring import GradeReport, grade, ungradable
+from grader.staging import Staged, stage
 from grader.suite_run import run_suites
 from harness.implementation import ImplementationError
 
 
 def grade_submission(
-    submission: Path, rubric: Rubric, device: str, progress: Progress | None = None, processes: int = 1
+    submission: Path,
+    rubric: Rubric,
+    device: str,
+    progress: Progress | None = None,
+    processes: int = 1,
+    isolation: box.Level | str = box.Level.NAMESPACES,
 ) -> GradeReport:
-    """Grade one submission; ``processes`` pytest workers share its checks (the report does not depend on it)."""
+    """Grade one submission; ``processes`` pytest workers share its checks (the report does not depend on it).
+
+    Whatever the submission does, this returns a report: every failure around it becomes "ungradable: reason".
+    """
     started = time.monotonic()
+    level = box.Level(isolation)
+    scratch = Path(tempfile.mkdtemp(prefix="grade-run-"))
     try:
-        # The import check up front; the same worker later runs the bug diagnosis.
-        box = Sandbox(submission, device=device, limits=Limits(call_seconds=rubric.call_seconds))
-    except ImplementationError as error:
-        return ungradable(rubric, str(submission), device, str(error))
-    with box:
-        try:
-            box.start()
-        except SubmissionError as error:
-            report = ungradable(rubric, str(submission), device, str(error))
-            report.seconds = time.monotonic() - started
-            return report
-        report = _check(submission, rubric, device, progress, processes)
-        for problem, spec in zip(report.problems, rubric.problems, strict=True):
-            if problem.failed:
-                problem.likely_bugs = likely_bugs(list(spec.adapters), box.call)
+        report = _grade_staged(submission, scratch, rubric, device, progress, processes, level)
+    except Exception as error:  # the grader's own failure on a hostile submission: reported, never a crash
+        report = ungradable(rubric, str(submission), device, f"grader error: {type(error).__name__}: {error}")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    report.isolation = level.value
     report.seconds = time.monotonic() - started
     return report
 
 
-def _check(submission: Path, rubric: Rubric, device: str, progress: Progress | None, processes: int) -> GradeReport:
+def _grade_staged(
+    submission: Path,
+    scratch: Path,
+    rubric: Rubric,
+    device: str,
+    progress: Progress | None,
+    processes: int,
+    isolation: box.Level,
+) -> GradeReport:
+    try:
+        staged = stage(submission, scratch)  # one copy, mounted read-only by every box of this grading
+        # The import check up front; the same worker later runs the bug diagnosis.
+        sandbox = Sandbox(staged, device=device, limits=Limits(call_seconds=rubric.call_seconds), isolation=isolation)
+    except ImplementationError as error:
+        return ungradable(rubric, str(submission), device, str(error))
+    with sandbox:
+        try:
+            sandbox.start()
+        except SubmissionError as error:
+            return ungradable(rubric, str(submission), device, str(error))
+        report = _check(submission, staged, rubric, device, progress, processes, isolation)
+        for problem, spec in zip(report.problems, rubric.problems, strict=True):
+            if problem.failed:
+                problem.likely_bugs = likely_bugs(list(spec.adapters), sandbox.call)
+    return report
+
+
+def _check(
+    submission: Path,
+    staged: Staged,
+    rubric: Rubric,
+    device: str,
+    progress: Progress | None,
+    processes: int,
+    isolation: box.Level,
+) -> GradeReport:
     task = progress.add_task(f"checking {submission.name}", total=None) if progress else None
 
     def advance(done: int, total: int) -> None:
         if progress is not None:
             progress.update(task, completed=done, total=total or None)
 
-    run = run_suites(submission, rubric, device, on_progress=advance, processes=processes)
+    run = run_suites(staged, rubric, device, isolation, on_progress=advance, processes=processes)
     report = grade(rubric, run, str(submission), device)
     problems = []
     if run.timed_out:
@@ -118,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
+        "--isolation",
+        choices=ISOLATION_CHOICES,
+        default="auto",
+        help="the operating-system box submissions run in: auto (namespaces where the OS allows them, else a "
+        "refusal saying why), namespaces, uid (weaker: a separate unprivileged uid only; see the README for what it "
+        "does not stop), none (no isolation: trusted code only)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("reports"), help="where reports are written (default ./reports)"
     )
     parser.add_argument("--format", default=",".join(FORMATS), help=f"comma-separated subset of {','.join(FORMATS)}")
@@ -152,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     if not options.submission.exists():
         parser.error(f"{options.submission} does not exist")
 
+    try:
+        isolation = choose_isolation(options.isolation)
+    except IsolationUnavailable as error:
+        parser.exit(2, f"python -m grader: {error}\n")
+    if isolation is box.Level.NONE:
+        console.print("[yellow]--isolation none: the submission runs with no boundary; only for code you trust[/]")
     jobs = max(1, options.jobs) if options.batch else 1
     if options.processes is not None and options.processes < 1:
         parser.error("--processes must be at least 1")
@@ -159,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     if not options.batch:
         with Progress(*columns, console=console, disable=options.quiet, transient=True) as progress:
-            report = grade_submission(options.submission, rubric, options.device, progress, processes)
+            report = grade_submission(options.submission, rubric, options.device, progress, processes, isolation)
         if options.quiet:
             console.print(f"{report.submission}: {report.score:g} / {report.max_score:g}")
         else:
@@ -176,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         overall = progress.add_task("grading", total=len(submissions))
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
-                pool.submit(grade_submission, s, rubric, options.device, None, processes): s for s in submissions
+                pool.submit(grade_submission, s, rubric, options.device, None, processes, isolation): s
+                for s in submissions
             }
             for future in as_completed(futures):
                 submission = futures[future]
@@ -184,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                     report = future.result()
                 except Exception as error:  # the grader's own failure on one submission must not stop the batch
                     report = ungradable(rubric, str(submission), options.device, f"grader error: {error!r}")
+                    report.isolation = isolation.value
                 reports.append(report)
                 write_reports(report, options.out / submission.stem, formats)
                 progress.console.print(f"{submission.name}: {report.score:g} / {report.max_score:g}")

@@ -14,16 +14,20 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from grader.sandbox import Limits, Sandbox, SandboxedAdapters
-from harness.implementation import ENV_VAR
+from grader.sandbox import ISOLATION_CHOICES, Limits, Sandbox, SandboxedAdapters, SubmissionError, choose_isolation
+from grader.staging import Staged
+from harness.implementation import ENV_VAR, ImplementationError
 from harness.protocol import ADAPTERS
 from harness.pytest_plugin import declared_adapters
 
 RECORD_FD = "GRADER_RECORD_FD"
+ISOLATION_ENV = "GRADER_ISOLATION"
+STAGED_ROOT_ENV = "GRADER_STAGED_ROOT"  # set by the grader: --impl is a staged copy under this root, used in place
 _EXAMPLE = re.compile(r"^(Falsifying example:.*?)(?=^\S|\Z)", re.MULTILINE | re.DOTALL)
 _REPRODUCE = re.compile(r"^.*@reproduce_failure\(.*$", re.MULTILINE)
 
@@ -40,6 +44,13 @@ def _emit(record: dict) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--sandbox-call-seconds", type=float, default=60.0, help="wall-clock limit of one call into the submission"
+    )
+    parser.addoption(
+        "--isolation",
+        default=os.environ.get(ISOLATION_ENV, "auto"),
+        choices=ISOLATION_CHOICES,
+        help="the submission's box: namespaces (auto, where the OS allows), uid (weaker, only when asked), or none "
+        f"(trusted code only) (env: {ISOLATION_ENV})",
     )
 
 
@@ -63,7 +74,14 @@ def pytest_harness_adapters(config: pytest.Config) -> ModuleType | None:
     if submission in (None, "reference"):
         return None
     limits = Limits(call_seconds=config.getoption("--sandbox-call-seconds"))
-    return SandboxedAdapters(Sandbox(submission, device=config.getoption("--device"), limits=limits))
+    staged_root = os.environ.get(STAGED_ROOT_ENV)
+    target = Staged(Path(staged_root), Path(submission)) if staged_root else submission
+    try:
+        isolation = choose_isolation(config.getoption("--isolation"))
+        sandbox = Sandbox(target, device=config.getoption("--device"), limits=limits, isolation=isolation)
+    except (SubmissionError, ImplementationError) as error:
+        raise pytest.UsageError(f"the submission cannot be run: {error}") from None
+    return SandboxedAdapters(sandbox)
 
 
 def pytest_harness_close_adapters(module: ModuleType) -> None:

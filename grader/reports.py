@@ -12,7 +12,19 @@ from rich.table import Table
 from grader.scoring import GradeReport, ProblemResult
 
 FORMATS = ("json", "junit", "gradescope", "markdown")
-_STYLE = {"passed": "green", "failed": "red", "incomplete": "yellow", "not attempted": "dim", "not graded": "red"}
+_STYLE = {
+    "passed": "green",
+    "failed": "red",
+    "incomplete": "yellow",
+    "not attempted": "dim",
+    "not verified": "red",
+    "not graded": "red",
+}
+
+
+def _isolation(report: GradeReport) -> str:
+    """The line every format carries: which operating-system boundary the submission ran behind."""
+    return f"Isolation: {report.isolation} (grader/box.py)"
 
 
 def _first_lines(text: str, count: int) -> str:
@@ -30,11 +42,16 @@ def _explanation(problem: ProblemResult, checks: int = 3, lines: int = 8) -> str
         parts.append("Not attempted: the adapter raises NotImplementedError or is missing.")
     if problem.status == "incomplete":
         parts.append("Incomplete: some of this problem's adapters are not implemented.")
+    if problem.not_verified:
+        shown = ", ".join(problem.not_verified[:checks]) + (" ..." if len(problem.not_verified) > checks else "")
+        parts.append(f"Not verified: {len(problem.not_verified)} check(s) never reported (the run stopped): {shown}")
     return "\n\n".join(parts)
 
 
 def render_terminal(report: GradeReport, console: Console) -> None:
-    table = Table(title=f"{report.submission}: {report.score:g} / {report.max_score:g} points")
+    table = Table(
+        title=f"{report.submission}: {report.score:g} / {report.max_score:g} points", caption=_isolation(report)
+    )
     for column in ("problem", "points", "status", "checks passed / failed / not implemented"):
         table.add_column(column)
     for problem in report.problems:
@@ -51,7 +68,7 @@ def render_terminal(report: GradeReport, console: Console) -> None:
     if report.suite_problem:
         console.print(f"[red]The check run itself had a problem:[/red] {report.suite_problem}")
     for problem in report.problems:
-        if problem.failures and not report.unloadable:
+        if (problem.failures or problem.not_verified) and not report.unloadable:
             console.rule(f"{problem.title}: {problem.status}")
             console.print(_explanation(problem), markup=False, highlight=False)
 
@@ -68,6 +85,8 @@ def to_junit(report: GradeReport) -> str:
         failures=str(sum(p.status != "passed" for p in report.problems)),
         time=f"{report.seconds:.2f}",
     )
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name="isolation", value=report.isolation)
     for problem in report.problems:
         case = ET.SubElement(suite, "testcase", classname="grade", name=problem.name)
         case.set("time", "0")
@@ -92,13 +111,15 @@ def to_gradescope(report: GradeReport) -> str:
         }
         for problem in report.problems
     ]
-    output = f"Nothing could be graded: {report.unloadable}" if report.unloadable else ""
+    output = _isolation(report) + (f"\nNothing could be graded: {report.unloadable}" if report.unloadable else "")
     return json.dumps({"score": report.score, "output": output, "tests": tests}, indent=2)
 
 
 def to_markdown(report: GradeReport) -> str:
     lines = [
         f"## Grade: {report.score:g} / {report.max_score:g}",
+        "",
+        _isolation(report),
         "",
         "| problem | points | status | checks passed / failed / not implemented |",
         "|---|---|---|---|",
@@ -109,7 +130,7 @@ def to_markdown(report: GradeReport) -> str:
     if report.unloadable:
         lines += ["", f"**Nothing could be graded:** {report.unloadable}"]
     for problem in report.problems:
-        if problem.failures and not report.unloadable:
+        if (problem.failures or problem.not_verified) and not report.unloadable:
             lines += [
                 "",
                 f"<details><summary>{problem.title}: {problem.status}</summary>",

@@ -1,14 +1,16 @@
-"""Run an untrusted submission's adapters in a contained child process and call them from the grader.
+"""Run an untrusted submission's adapters in a box (``grader/box.py``) and call them from the grader.
 
-``Sandbox`` owns one worker process (``grader/worker.py``) at a time:
-started in its own session and process group, under resource limits
-(address space, CPU seconds, file size, open files), in a scratch copy of the
-submission as working directory, with stdout/stderr going to a capped log.
-Every call has a wall-clock limit; a worker that hangs is killed with its
-whole process group, one that crashes or exits is reported with its exit
-status and log tail, and the next call starts a fresh worker, so one bad
-problem never takes the others down. Answers cross as ``grader.wire``
-messages: plain tensors and values only, validated here, never unpickled.
+``Sandbox`` owns one worker process (``grader/worker.py``) at a time, started
+inside an operating-system box: an unprivileged uid with its own PID, network,
+mount and IPC namespaces that sees only the Python installation, the staged
+submission (``grader/staging.py``) read-only and a size-capped scratch area,
+under CPU, memory, process and file limits (``--isolation uid`` where the OS
+refuses namespaces). The worker's stdout/stderr go to a capped log. Every call
+has a wall-clock limit; a worker that hangs is killed with everything in its
+box, one that crashes or exits is reported with its exit status and log tail,
+and the next call starts a fresh worker, so one bad problem never takes the
+others down. Answers cross as ``grader.wire`` messages: plain tensors and
+values only, validated and size-capped here, never unpickled.
 
 ``SandboxedAdapters`` wraps a sandbox as a module-like object whose ``run_*``
 functions proxy to the worker, so the property and golden suites can test a
@@ -19,12 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import types
@@ -34,13 +34,14 @@ from typing import Any
 
 import torch
 
+from grader import box
+from grader.staging import Staged, stage
 from grader.wire import WireError, read_message, write_message
-from harness.implementation import ImplementationError, locate_adapters
+from harness.implementation import ImplementationError
 
 GRADER_ROOT = Path(__file__).resolve().parents[1]
-WORKER = Path(__file__).with_name("worker.py")
-WIRE = Path(__file__).with_name("wire.py")
-COPY_IGNORE = shutil.ignore_patterns(".git", "__pycache__", ".venv", "*.pt", "*.pth", "*.safetensors", "*.bin")
+# The worker runs from a copy of these two files: the box sees them, never the grader's checkout.
+RUNTIME = (Path(__file__).with_name("worker.py"), Path(__file__).with_name("wire.py"))
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,20 @@ class Limits:
     cpu_seconds: int = 900
     file_bytes: int = 64 << 20
     open_files: int = 256
+    processes: int = 256
+    scratch_bytes: int = 256 << 20
     log_tail_bytes: int = 4000
     max_restarts: int = 25
+
+    def for_box(self) -> box.Limits:
+        return box.Limits(
+            memory_bytes=self.memory_bytes,
+            cpu_seconds=self.cpu_seconds,
+            processes=self.processes,
+            scratch_bytes=self.scratch_bytes,
+            file_bytes=self.file_bytes,
+            open_files=self.open_files,
+        )
 
 
 class SubmissionError(Exception):
@@ -75,23 +88,67 @@ class SubmissionUnloadable(SubmissionError, ImplementationError):
     """Nothing can be graded: the adapters module does not import (syntax error, missing dependency, ...)."""
 
 
+class IsolationUnavailable(SubmissionError, ImplementationError):
+    """The box could not be set up on this machine: the grader's problem, reported, never the student's."""
+
+
+ISOLATION_CHOICES = ("auto", *(level.value for level in box.Level))
+
+
+def choose_isolation(requested: str) -> box.Level:
+    """The level to grade at: ``auto`` is ``namespaces`` where this OS allows them, and otherwise a refusal that
+    says why in one line and names the weaker level a user may choose explicitly (never chosen silently)."""
+    if requested != "auto":
+        return box.Level(requested)
+    probe = box.probe()
+    if probe.best is box.Level.NAMESPACES:
+        return box.Level.NAMESPACES
+    reason = probe.refused.get(box.Level.NAMESPACES, "namespaces unavailable")
+    weaker = "--isolation uid (a separate unprivileged uid, no namespaces; README: what it does not stop)"
+    if box.Level.UID in probe.refused:
+        weaker = f"nothing weaker works either ({probe.refused[box.Level.UID]})"
+    raise IsolationUnavailable(f"refusing to run untrusted code: {reason}; to grade anyway choose {weaker}")
+
+
 class Sandbox:
-    def __init__(self, submission: str | Path, device: str = "cpu", limits: Limits = Limits()) -> None:
-        self.adapters, self.root = locate_adapters(submission)
-        self.device, self.limits = torch.device(device), limits
+    def __init__(
+        self,
+        submission: str | Path | Staged,
+        device: str = "cpu",
+        limits: Limits = Limits(),
+        isolation: box.Level | str = box.Level.NAMESPACES,
+    ) -> None:
+        """``submission``: a path (staged here) or a ``Staged`` copy shared with other sandboxes of one grading."""
+        self.device, self.limits, self.isolation = torch.device(device), limits, box.Level(isolation)
         self.functions: list[str] = []
         self.restarts = 0
         # An adapter that hung or killed its worker is not called again: each retry would cost
         # a full call limit or a worker restart, and its problem has failed already.
         self._given_up: dict[str, SubmissionError] = {}
         self._process: subprocess.Popen | None = None
+        self._box: box.Box | None = None
         self._scratch = Path(tempfile.mkdtemp(prefix="grade-"))
-        self._copy = self._scratch / "submission"
-        if self.adapters.parent == self.root:  # a lone adapters file: its folder may be anything, e.g. /tmp
-            self._copy.mkdir()
-            shutil.copy2(self.adapters, self._copy / self.adapters.name)
-        else:
-            shutil.copytree(self.root, self._copy, ignore=COPY_IGNORE, symlinks=True)
+        try:
+            self.staged = submission if isinstance(submission, Staged) else stage(submission, self._scratch)
+            runtime = self._scratch / "runtime"
+            runtime.mkdir(mode=0o755)
+            for source in RUNTIME:
+                shutil.copyfile(source, runtime / source.name)
+                os.chmod(runtime / source.name, 0o644)
+            self._box = box.Box(
+                self.isolation,
+                submission=self.staged.root,
+                runtime=runtime,
+                limits=limits.for_box(),
+                device=self.device.type,
+                protect=(GRADER_ROOT,),
+            )
+        except box.BoxError as error:
+            self.close()
+            raise IsolationUnavailable(str(error)) from None
+        except BaseException:
+            self.close()
+            raise
         self._log = self._scratch / "worker.log"
 
     # --- lifecycle -------------------------------------------------------------------------------
@@ -101,35 +158,25 @@ class Sandbox:
             return
         if self.restarts > self.limits.max_restarts:
             raise SubmissionCrashed(f"the submission's worker died {self.restarts} times; giving up on it")
-        work = self._scratch / "work"
-        work.mkdir(exist_ok=True)
-        relative = self.adapters.relative_to(self.root)
-        log = open(self._log, "ab")  # noqa: SIM115 (handed to the child, closed below)
+        inside = self._box.paths
+        relative = self.staged.adapters.relative_to(self.staged.root)
         command = [
-            sys.executable, "-I", "-u", str(WORKER),
-            "--adapters", str(self._copy / relative), "--root", str(self._copy), "--scratch", str(self._scratch),
-            "--grader-root", str(GRADER_ROOT), "--wire", str(WIRE), "--device", str(self.device),
+            "python", "-I", "-u", str(inside.runtime / "worker.py"),
+            "--adapters", str(inside.submission / relative), "--root", str(inside.submission),
+            "--wire", str(inside.runtime / "wire.py"), "--device", str(self.device),
         ]  # fmt: skip
         environment = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(work),
-            "TMPDIR": str(work),
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
             "PYTHONDONTWRITEBYTECODE": "1",
-            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "") if self.device.type == "cuda" else "",
         }
-        if self.device.type != "cuda":
-            environment["CUDA_VISIBLE_DEVICES"] = ""
-        self._process = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            cwd=work,
-            env=environment,
-            start_new_session=True,
-            preexec_fn=self._apply_limits,
-        )
-        log.close()
+        with open(self._log, "ab") as log:
+            try:
+                self._process = self._box.popen(
+                    command, env=environment, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log
+                )
+            except box.BoxError as error:
+                raise IsolationUnavailable(str(error)) from None
         self.restarts += 1
         kind, value = self._receive(self.limits.startup_seconds, "starting")
         if kind == "import_error":
@@ -140,21 +187,10 @@ class Sandbox:
             raise SubmissionCrashed(f"the worker answered {kind!r} instead of ready")
         self.functions = [name for name in value["functions"] if isinstance(name, str)]
 
-    def _apply_limits(self) -> None:
-        """In the child, before exec: caps that hold whatever the submission does."""
-        limits = [
-            (resource.RLIMIT_CPU, self.limits.cpu_seconds),
-            (resource.RLIMIT_FSIZE, self.limits.file_bytes),
-            (resource.RLIMIT_NOFILE, self.limits.open_files),
-            (resource.RLIMIT_CORE, 0),
-        ]
-        if self.device.type != "cuda":  # CUDA reserves far more address space than it uses
-            limits.append((resource.RLIMIT_AS, self.limits.memory_bytes))
-        for which, value in limits:
-            resource.setrlimit(which, (value, value))
-
     def close(self) -> None:
         self._kill()
+        if self._box is not None:
+            self._box.close()
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     def __enter__(self) -> Sandbox:
@@ -164,11 +200,12 @@ class Sandbox:
         self.close()
 
     def _kill(self) -> None:
+        """The worker and everything it started in its box."""
         process, self._process = self._process, None
+        if self._box is not None:
+            self._box.kill()
         if process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         for stream in (process.stdin, process.stdout):
             if stream is not None:
@@ -223,10 +260,13 @@ class Sandbox:
         return kind, value
 
     def _crashed(self, during: str) -> SubmissionCrashed:
-        process = self._process
+        process, status = self._process, None
+        if process is not None:  # its channel closed: let it finish exiting, so its own status is what we report
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                status = process.wait(timeout=2)
         self._kill()
-        status = process.returncode if process is not None else None
-        cause = f"killed by signal {signal.Signals(-status).name}" if status and status < 0 else f"exit status {status}"
+        status = status if status is not None else (process.returncode if process is not None else None)
+        cause = f"killed by {_signal_name(-status)}" if status and status < 0 else f"exit status {status}"
         return SubmissionCrashed(f"{during}: the worker died ({cause}); its last output:\n{self.log_tail()}")
 
     def log_tail(self) -> str:
@@ -237,6 +277,14 @@ class Sandbox:
                 return log.read().decode(errors="replace")
         except OSError:
             return ""
+
+
+def _signal_name(number: int) -> str:
+    """``SIGKILL``; a number no ``signal.Signals`` member has (real-time signals such as 40) by its number."""
+    try:
+        return f"signal {signal.Signals(number).name}"
+    except ValueError:
+        return f"signal {number}"
 
 
 class _Stalled(Exception):

@@ -43,6 +43,7 @@ class GradeReport:
     suite_problem: str | None = None
     unassigned_failures: list[FailedCheck] = field(default_factory=list)
     seconds: float = 0.0
+    isolation: str = "not run"  # the box the submission ran in (grader/box.py): namespaces, uid or none
 
     def as_dict(self) -> dict:
         return asdict(self)

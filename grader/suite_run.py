@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.pytest_plugin import RECORD_FD
+from grader.box import Level
+from grader.pytest_plugin import ISOLATION_ENV, RECORD_FD, STAGED_ROOT_ENV
 from grader.rubric import Rubric
+from grader.staging import Staged
 from harness.implementation import ENV_VAR as IMPLEMENTATION_ENV
 
 GRADER_ROOT = Path(__file__).resolve().parents[1]
@@ -76,13 +78,14 @@ def parse_record(line: bytes) -> dict | CheckOutcome | None:
 
 
 def run_suites(
-    submission: Path,
+    staged: Staged,
     rubric: Rubric,
     device: str,
+    isolation: Level,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     processes: int = 1,
 ) -> SuiteRun:
-    """The suites of ``rubric`` against ``submission`` (sandboxed), with a wall-clock limit for the whole run.
+    """The suites of ``rubric`` against the ``staged`` submission in ``isolation`` boxes, with a wall-clock limit.
 
     ``processes`` > 1 spreads the checks over that many pytest-xdist workers, each with its own
     sandboxed worker; the outcome does not depend on it (derandomized draws, pinned per test).
@@ -99,8 +102,13 @@ def run_suites(
     if processes > 1:
         command += ["-n", str(processes)]
     read_end, write_end = os.pipe()
-    environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **{RECORD_FD: str(write_end)})
-    environment[IMPLEMENTATION_ENV] = str(submission.resolve())
+    environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    environment |= {
+        RECORD_FD: str(write_end),
+        IMPLEMENTATION_ENV: str(staged.adapters),
+        STAGED_ROOT_ENV: str(staged.root),
+        ISOLATION_ENV: isolation.value,
+    }
     started = time.monotonic()
     process = subprocess.Popen(
         command,

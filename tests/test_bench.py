@@ -279,7 +279,12 @@ def test_render_comparison_warns_when_the_machines_differ() -> None:
 
 def test_grading_steps_batch_copies_of_the_example(tmp_path: Path) -> None:
     steps = grading_steps(tmp_path, copies=3)
-    assert [s.name for s in steps] == ["example submission", batch_name(3, 1), batch_name(3, 2)]
+    assert [s.name for s in steps] == [
+        "example submission",
+        "example submission, --isolation none",
+        batch_name(3, 1),
+        batch_name(3, 2),
+    ]
     copies = sorted((tmp_path / "batch").iterdir())
     assert len(copies) == 3
     assert all((copy / "tests" / "adapters.py").is_file() for copy in copies)

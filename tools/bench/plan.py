@@ -59,19 +59,30 @@ def suite_steps() -> list[Step]:
     ]
 
 
+EXAMPLE_BOXED, EXAMPLE_UNBOXED = "example submission", "example submission, --isolation none"
+
+
 def batch_name(copies: int, jobs: int) -> str:
     return f"batch of {copies}, --jobs {jobs}"
 
 
 def grading_steps(scratch: Path, copies: int) -> list[Step]:
-    """Grading the bundled example alone, then ``copies`` copies of it in batch mode with 1 and 2 workers."""
+    """Grading the bundled example alone, in its box and with ``--isolation none`` (what the boundary costs), then
+    ``copies`` copies of it in batch mode with 1 and 2 workers."""
     batch = scratch / "batch"
     for index in range(copies):
         shutil.copytree(
             EXAMPLE, batch / f"submission-{index:02d}", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
     grade = (sys.executable, "-m", "grader")
-    steps = [Step("grading", "example submission", (*grade, str(EXAMPLE), "--out", str(scratch / "out-single")))]
+    steps = [
+        Step("grading", EXAMPLE_BOXED, (*grade, str(EXAMPLE), "--out", str(scratch / "out-single"))),
+        Step(
+            "grading",
+            EXAMPLE_UNBOXED,
+            (*grade, str(EXAMPLE), "--isolation", "none", "--out", str(scratch / "out-none")),
+        ),
+    ]
     for jobs in (1, 2):
         argv = (*grade, str(batch), "--batch", "--jobs", str(jobs), "--out", str(scratch / f"out-jobs{jobs}"))
         steps.append(Step("grading", batch_name(copies, jobs), argv, kind="batch", submissions=copies))

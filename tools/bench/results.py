@@ -19,12 +19,14 @@ from tools.bench.cases import (
     pair_name,
 )
 from tools.bench.jobs import Finished, last_line, worker_payload
-from tools.bench.plan import Settings, Skip, Step, batch_name
+from tools.bench.plan import EXAMPLE_BOXED, EXAMPLE_UNBOXED, Settings, Skip, Step, batch_name
 
 SCHEMA_VERSION = 1
 
 # The issue's targets, evaluated and printed as PASS/MISS; a MISS does not fail the run.
 CHECKS_OVERHEAD_LIMIT = 0.10
+ISOLATION_OVERHEAD_LIMIT = 0.20  # the operating-system box may slow grading by at most this much
+ISOLATION_RATIO = "grading: box (auto) vs --isolation none, time"
 HF_RATIO_LIMIT = 1.25
 CHECKED_SHAPE = "gpt2-small"  # where the issue sets the shape-check target
 
@@ -128,6 +130,9 @@ def compute_ratios(jobs: Sequence[JobResult], settings: Settings) -> list[Ratio]
     """
     ok = {job.name: job for job in jobs if job.ok}
     ratios: list[Ratio] = []
+    if EXAMPLE_BOXED in ok and EXAMPLE_UNBOXED in ok:
+        boxed, bare = ok[EXAMPLE_BOXED].wall_seconds, ok[EXAMPLE_UNBOXED].wall_seconds
+        ratios.append(Ratio(ISOLATION_RATIO, boxed / bare, EXAMPLE_BOXED, EXAMPLE_UNBOXED, False, overhead=True))
     one, two = batch_name(settings.batch_copies, 1), batch_name(settings.batch_copies, 2)
     if one in ok and two in ok:
         value = ok[two].throughput / ok[one].throughput
@@ -180,6 +185,10 @@ def evaluate_targets(ratios: Sequence[Ratio]) -> list[Verdict]:
     """
     verdicts = []
     by_name = {r.name: r for r in ratios}
+    if ISOLATION_RATIO in by_name:
+        value = by_name[ISOLATION_RATIO].value
+        limit = f"the box slows grading by ≤ {ISOLATION_OVERHEAD_LIMIT:.0%}"
+        verdicts.append(Verdict(limit, f"{value - 1:+.1%}", value <= 1 + ISOLATION_OVERHEAD_LIMIT))
     for case in FORWARD_CASES.values():
         overhead = by_name.get(overhead_name(case))
         if overhead is not None and case.model == CHECKED_SHAPE:
