@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import json
 import shlex
+import subprocess
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,7 +23,9 @@ from grader.reports import FORMATS, to_gradescope, to_json, to_junit, to_markdow
 from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from grader.scoring import grade
 from grader.suite_run import CheckOutcome, SuiteRun, parse_record
+from tests import seccomp_no_namespaces
 
+ROOT = Path(__file__).resolve().parents[1]
 SMALL_RUBRIC = """
 [settings]
 suites = ["properties/test_softmax.py", "properties/test_silu.py"]
@@ -346,3 +350,37 @@ def test_processes_below_one_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([str(submission), "--processes", "0", "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
+
+
+def test_where_namespaces_are_refused_the_grader_says_why_and_grades_only_at_the_level_asked_for(
+    tmp_path: Path,
+) -> None:
+    """A container whose seccomp profile forbids namespaces (simulated): no silent downgrade, one line saying why;
+    ``--isolation uid`` grades there, and every report names the level."""
+    if not seccomp_no_namespaces.supported():
+        pytest.skip("the simulated seccomp profile knows x86_64 and aarch64 only")
+    submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
+    rubric = _write(tmp_path / "rubric.toml", SMALL_RUBRIC)
+    script = (
+        "import sys\nfrom tests.seccomp_no_namespaces import install\ninstall()\n"
+        "from grader.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    )
+
+    def grade_under_the_filter(*options: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-c", script, str(submission), "--rubric", str(rubric), "--quiet", *options]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+    refused = grade_under_the_filter("--out", str(tmp_path / "refused"))
+    assert refused.returncode == 2
+    assert "refusing to run untrusted code: namespaces refused" in refused.stderr
+    assert "--isolation uid" in refused.stderr and not (tmp_path / "refused").exists()
+
+    graded = grade_under_the_filter("--isolation", "uid", "--out", str(tmp_path / "uid"))
+    assert graded.returncode == 0, graded.stderr
+    report = json.loads((tmp_path / "uid" / "grade.json").read_text())
+    assert report["isolation"] == "uid"
+    assert [(p["name"], p["status"]) for p in report["problems"]] == [
+        ("softmax", "passed"),
+        ("swiglu", "not attempted"),
+    ]
+    assert "Isolation: uid" in (tmp_path / "uid" / "summary.md").read_text()
