@@ -130,16 +130,18 @@ def _write_gradebook(reports: list[GradeReport], out: Path, rubric: Rubric) -> N
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "gradebook.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission", "score", "max_score", *(p.name for p in rubric.problems), "error"])
+        writer.writerow(["submission", "score", "max_score", *(p.name for p in rubric.problems), "isolation", "error"])
         for report in reports:
             points = [f"{p.points:g}" for p in report.problems]
             error = report.unloadable or report.suite_problem or ""
-            writer.writerow([report.submission, f"{report.score:g}", f"{report.max_score:g}", *points, error])
+            row = [report.submission, f"{report.score:g}", f"{report.max_score:g}", *points, report.isolation, error]
+            writer.writerow(row)
     summary = [
         {
             "submission": r.submission,
             "score": r.score,
             "max_score": r.max_score,
+            "isolation": r.isolation,
             "error": r.unloadable or r.suite_problem,
         }
         for r in reports

@@ -299,6 +299,7 @@ def test_batch_mode_grades_everything_and_writes_a_gradebook(tmp_path: Path) -> 
         rows = {Path(row["submission"]).name: row for row in csv.DictReader(handle)}
     assert rows["good.py"]["score"] == "1" and rows["repo_student"]["score"] == "1"
     assert rows["broken.py"]["score"] == "0" and "SyntaxError" in rows["broken.py"]["error"]
+    assert {row["isolation"] for row in rows.values()} == {"namespaces"}
     assert (out / "good" / "results.json").is_file() and (out / "repo_student" / "junit.xml").is_file()
 
 
