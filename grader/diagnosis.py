@@ -23,7 +23,8 @@ from harness.assertions import Tolerance, mismatch
 from harness.protocol import ADAPTERS, Sample
 from reference import adapters as reference
 
-CATALOG = Path(__file__).resolve().parents[1] / "catalog" / "bugs"
+# Bugs, and precision defects (findings): a likely cause is named for both.
+CATALOG = tuple(Path(__file__).resolve().parents[1] / "catalog" / folder for folder in ("bugs", "findings"))
 # Two outputs "match" up to rounding noise; on float64 the noise allowed is small enough that float32
 # arithmetic counts as a difference, so precision bugs are told apart.
 NOISE = Tolerance(1e-4, 1e-5, "rounding noise")
@@ -34,7 +35,7 @@ FLOAT64_NOISE = Tolerance(1e-10, 1e-12, "float64 rounding noise")
 def _catalog() -> tuple[tuple[str, ModuleType], ...]:
     """``(description, module)`` of every catalog bug (trusted code of this repository)."""
     bugs = []
-    for path in sorted(CATALOG.glob("*.py")):
+    for path in sorted(path for folder in CATALOG for path in folder.glob("*.py") if not path.name.startswith("_")):
         spec = importlib.util.spec_from_file_location(f"catalog_bug_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

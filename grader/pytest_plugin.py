@@ -22,7 +22,7 @@ import pytest
 from grader.sandbox import ISOLATION_CHOICES, Limits, Sandbox, SandboxedAdapters, SubmissionError, choose_isolation
 from grader.staging import Staged
 from harness.implementation import ENV_VAR, ImplementationError
-from harness.protocol import ADAPTERS
+from harness.protocol import ADAPTERS, SCORED
 from harness.pytest_plugin import declared_adapters
 
 RECORD_FD = "GRADER_RECORD_FD"
@@ -138,8 +138,10 @@ def _describe(report: pytest.TestReport) -> dict:
             message += "\n" + example.group(1).strip()[:1500]
         if reproduce:
             message += "\n" + reproduce.group(0).strip()
-    adapters = tuple(dict(report.user_properties).get("adapters", ()))
+    properties = dict(report.user_properties)
+    adapters = tuple(properties.get("adapters", ()))
     return {
+        "check": properties.get("check", SCORED),
         "nodeid": report.nodeid,
         "adapters": list(adapters),
         "problem": ADAPTERS[adapters[0]].problem if adapters else None,  # the first declared is the one under test

@@ -48,11 +48,28 @@ def _explanation(problem: ProblemResult, checks: int = 3, lines: int = 8) -> str
     return "\n\n".join(parts)
 
 
+def _findings(problem: ProblemResult, checks: int = 3, lines: int = 6) -> str:
+    """What the rubric checked but does not score (SPEC §5), with the evidence: never mixed with points."""
+    if not problem.findings:
+        return ""
+    parts = [f"Findings (checked, not scored by this rubric): {len(problem.findings)}"]
+    for finding in problem.findings[:checks]:
+        parts.append(f"[{finding.kind}] {finding.nodeid}\n{_first_lines(finding.message, lines)}")
+    if len(problem.findings) > checks:
+        parts.append(f"... and {len(problem.findings) - checks} more findings")
+    return "\n\n".join(parts)
+
+
+def _problem_text(problem: ProblemResult) -> str:
+    """Points first, then findings."""
+    return "\n\n".join(part for part in (_explanation(problem), _findings(problem)) if part)
+
+
 def render_terminal(report: GradeReport, console: Console) -> None:
     table = Table(
         title=f"{report.submission}: {report.score:g} / {report.max_score:g} points", caption=_isolation(report)
     )
-    for column in ("problem", "points", "status", "checks passed / failed / not implemented"):
+    for column in ("problem", "points", "status", "checks passed / failed / not implemented", "findings"):
         table.add_column(column)
     for problem in report.problems:
         style = _STYLE.get(problem.status, "")
@@ -61,6 +78,7 @@ def render_terminal(report: GradeReport, console: Console) -> None:
             f"{problem.points:g} / {problem.max_points:g}",
             f"[{style}]{problem.status}[/{style}]",
             f"{problem.passed} / {problem.failed} / {problem.not_implemented}",
+            str(len(problem.findings)),
         )
     console.print(table)
     if report.unloadable:
@@ -68,9 +86,9 @@ def render_terminal(report: GradeReport, console: Console) -> None:
     if report.suite_problem:
         console.print(f"[red]The check run itself had a problem:[/red] {report.suite_problem}")
     for problem in report.problems:
-        if (problem.failures or problem.not_verified) and not report.unloadable:
+        if (problem.failures or problem.not_verified or problem.findings) and not report.unloadable:
             console.rule(f"{problem.title}: {problem.status}")
-            console.print(_explanation(problem), markup=False, highlight=False)
+            console.print(_problem_text(problem), markup=False, highlight=False)
 
 
 def to_json(report: GradeReport) -> str:
@@ -90,6 +108,8 @@ def to_junit(report: GradeReport) -> str:
     for problem in report.problems:
         case = ET.SubElement(suite, "testcase", classname="grade", name=problem.name)
         case.set("time", "0")
+        if problem.findings:
+            ET.SubElement(case, "system-out").text = _findings(problem)
         if problem.status != "passed":
             failure = ET.SubElement(
                 case, "failure", message=f"{problem.status}: {problem.points:g}/{problem.max_points:g}"
@@ -106,7 +126,7 @@ def to_gradescope(report: GradeReport) -> str:
             "score": problem.points,
             "max_score": problem.max_points,
             "status": "passed" if problem.status == "passed" else "failed",
-            "output": _explanation(problem) or "All checks passed.",
+            "output": _problem_text(problem) or "All checks passed.",
             "visibility": "visible",
         }
         for problem in report.problems
@@ -121,22 +141,22 @@ def to_markdown(report: GradeReport) -> str:
         "",
         _isolation(report),
         "",
-        "| problem | points | status | checks passed / failed / not implemented |",
-        "|---|---|---|---|",
+        "| problem | points | status | checks passed / failed / not implemented | findings |",
+        "|---|---|---|---|---|",
     ]
     for p in report.problems:
         counts = f"{p.passed} / {p.failed} / {p.not_implemented}"
-        lines.append(f"| {p.title} | {p.points:g} / {p.max_points:g} | {p.status} | {counts} |")
+        lines.append(f"| {p.title} | {p.points:g} / {p.max_points:g} | {p.status} | {counts} | {len(p.findings)} |")
     if report.unloadable:
         lines += ["", f"**Nothing could be graded:** {report.unloadable}"]
     for problem in report.problems:
-        if (problem.failures or problem.not_verified) and not report.unloadable:
+        if (problem.failures or problem.not_verified or problem.findings) and not report.unloadable:
             lines += [
                 "",
                 f"<details><summary>{problem.title}: {problem.status}</summary>",
                 "",
                 "```",
-                _explanation(problem),
+                _problem_text(problem),
                 "```",
                 "</details>",
             ]

@@ -7,6 +7,9 @@ sets each problem's points (the course's weights by default) and may
 ``exclude`` checks by pytest node-id pattern (``fnmatch``). A problem scores
 its points only if every check counted toward it passes; there is no partial
 credit. A problem whose checks all skip as "not implemented" is "not attempted".
+Checks SPEC §5 does not score by default (float64, float16 and bfloat16 values
+of most adapters) fail as findings: reported with the evidence, no points lost,
+unless ``[settings] scores`` names their kind (``rubrics/library.toml`` scores all).
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from harness.protocol import PROBLEMS
+from harness.protocol import PROBLEMS, SCORED
 
 RUBRICS = Path(__file__).with_name("rubrics")
 DEFAULT_RUBRIC = RUBRICS / "default.toml"
 _PROBLEM_KEYS = {"points", "exclude", "title"}
-_SETTINGS_KEYS = {"suites", "hypothesis_profile", "dtypes", "call_seconds", "suite_seconds"}
+_SETTINGS_KEYS = {"suites", "hypothesis_profile", "dtypes", "call_seconds", "suite_seconds", "scores"}
 
 
 class RubricError(ValueError):
@@ -50,6 +53,8 @@ class Rubric:
     call_seconds: float
     suite_seconds: float
     source: str
+    # Which kinds of check cost points: "scored" (SPEC §5's default) and any finding kinds ("float64", ...).
+    scores: tuple[str, ...] = (SCORED,)
 
     @property
     def total_points(self) -> float:
@@ -94,7 +99,14 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
         call_seconds=float(settings.get("call_seconds", 60)),
         suite_seconds=float(settings.get("suite_seconds", 900)),
         source=str(path),
+        scores=_scores(path, settings.get("scores", [SCORED])),
     )
+
+
+def _scores(path: Path, kinds: object) -> tuple[str, ...]:
+    if not isinstance(kinds, list) or not kinds or not all(isinstance(kind, str) for kind in kinds):
+        raise RubricError(f'{path}: settings.scores must be a non-empty list of check kinds, e.g. ["scored"]')
+    return tuple(kinds)
 
 
 def _require_known_keys(path: Path, where: str, table: object, known: set[str]) -> None:

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from grader.rubric import Problem, Rubric
 from grader.suite_run import CheckOutcome, SuiteRun
+from harness.protocol import SCORED
 
 NOT_IMPLEMENTED = "not implemented"
 
@@ -14,6 +15,7 @@ NOT_IMPLEMENTED = "not implemented"
 class FailedCheck:
     nodeid: str
     message: str
+    kind: str = SCORED  # "scored", or the finding kind of a check the rubric does not score
 
 
 @dataclass
@@ -29,6 +31,7 @@ class ProblemResult:
     failures: list[FailedCheck] = field(default_factory=list)
     likely_bugs: list[str] = field(default_factory=list)
     not_verified: list[str] = field(default_factory=list)  # checks owed a verdict that never reported
+    findings: list[FailedCheck] = field(default_factory=list)  # failed checks the rubric does not score
 
 
 @dataclass
@@ -49,7 +52,9 @@ class GradeReport:
         return asdict(self)
 
 
-def score_problem(problem: Problem, outcomes: list[CheckOutcome], unreported: list[str]) -> ProblemResult:
+def score_problem(
+    problem: Problem, outcomes: list[CheckOutcome], unreported: list[str], scores: tuple[str, ...] = (SCORED,)
+) -> ProblemResult:
     """Points only if every counted check passed and every owed check reported; "not attempted" if all of
     them are not implemented. ``unreported``: this problem's checks that were collected but never reported
     (the run timed out, died, or its records were cut): "not verified", which scores nothing."""
@@ -57,7 +62,8 @@ def score_problem(problem: Problem, outcomes: list[CheckOutcome], unreported: li
     matched = sorted(
         (o for o in outcomes if o.problem == problem.name and problem.counts(o.nodeid)), key=lambda o: o.nodeid
     )
-    failed = [o for o in matched if o.outcome == "failed"]
+    failed = [o for o in matched if o.outcome == "failed" and o.kind in scores]
+    findings = [o for o in matched if o.outcome == "failed" and o.kind not in scores]
     passed = [o for o in matched if o.outcome == "passed"]
     missing = [o for o in matched if o.outcome == "skipped" and o.message.startswith(NOT_IMPLEMENTED)]
     if failed:
@@ -81,8 +87,9 @@ def score_problem(problem: Problem, outcomes: list[CheckOutcome], unreported: li
         passed=len(passed),
         failed=len(failed),
         not_implemented=len(missing),
-        failures=[FailedCheck(o.nodeid, o.message) for o in failed],
+        failures=[FailedCheck(o.nodeid, o.message, o.kind) for o in failed],
         not_verified=sorted(unreported),
+        findings=[FailedCheck(o.nodeid, o.message, o.kind) for o in findings],
     )
 
 
@@ -102,7 +109,7 @@ def grade(rubric: Rubric, run: SuiteRun, submission: str, device: str) -> GradeR
     outcomes = list(run.outcomes)
     missing = unreported_by_problem(run)
     unknown = missing.get(None, [])
-    problems = [score_problem(p, outcomes, missing.get(p.name, []) + unknown) for p in rubric.problems]
+    problems = [score_problem(p, outcomes, missing.get(p.name, []) + unknown, rubric.scores) for p in rubric.problems]
     scored = {p.name for p in rubric.problems}
     unassigned = [
         FailedCheck(o.nodeid, o.message)

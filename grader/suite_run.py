@@ -25,6 +25,7 @@ from grader.pytest_plugin import ISOLATION_ENV, RECORD_FD, STAGED_ROOT_ENV
 from grader.rubric import Rubric
 from grader.staging import Staged
 from harness.implementation import ENV_VAR as IMPLEMENTATION_ENV
+from harness.protocol import SCORED
 
 GRADER_ROOT = Path(__file__).resolve().parents[1]
 OUTCOMES = ("passed", "failed", "skipped")
@@ -39,6 +40,7 @@ class CheckOutcome:
     message: str
     seconds: float
     problem: str | None = None  # the problem of the adapter under test (harness/protocol.py)
+    kind: str = SCORED  # "scored", or the kind of finding the check is (SPEC §5: its dtype)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def parse_record(line: bytes) -> dict | CheckOutcome | None:
         ids = record.get("nodeids")
         return {"nodeids": ids} if isinstance(ids, list) and all(isinstance(i, str) for i in ids) else None
     fields = (record.get("nodeid"), record.get("outcome"), record.get("message"), record.get("seconds"))
-    problem = record.get("problem")
+    problem, kind = record.get("problem"), record.get("check", SCORED)
     if (
         record.get("event") != "test"
         or not isinstance(fields[0], str)
@@ -72,9 +74,10 @@ def parse_record(line: bytes) -> dict | CheckOutcome | None:
         or not isinstance(fields[2], str)
         or not isinstance(fields[3], int | float)
         or not (problem is None or isinstance(problem, str))
+        or not isinstance(kind, str)
     ):
         return None
-    return CheckOutcome(fields[0], fields[1], fields[2], float(fields[3]), problem)
+    return CheckOutcome(fields[0], fields[1], fields[2], float(fields[3]), problem, kind)
 
 
 def run_suites(
@@ -96,7 +99,7 @@ def run_suites(
     command = [
         sys.executable, "-m", "pytest", *rubric.suites, "--confcutdir", str(GRADER_ROOT), "--device", device,
         "--dtypes", ",".join(rubric.dtypes), "--hypothesis-profile", rubric.hypothesis_profile,
-        "--sandbox-call-seconds", str(rubric.call_seconds),
+        "--sandbox-call-seconds", str(rubric.call_seconds), "--findings", "fail",
         "-p", "grader.pytest_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
     ]  # fmt: skip
     if processes > 1:

@@ -24,12 +24,23 @@ from harness.inputs import attention_weights, block_weights, linear_weight, lm_w
 Sample = tuple[tuple, dict]
 
 
+# SPEC §5, what the default rubric scores: float32 values of every adapter, and the low-precision behaviour the
+# handout demands in words (RMSNorm upcasts and returns the input's dtype). A check in another dtype is a finding.
+SCORED_DTYPES = ("float32",)
+SCORED = "scored"
+
+
 @dataclass(frozen=True)
 class Adapter:
     name: str
     problem: str
     spec: str  # the SPEC section that defines its semantics
     samples: Callable[[], list[Sample]]  # fixed, seeded inputs (float32 unless a case needs another dtype)
+    scored_dtypes: tuple[str, ...] = SCORED_DTYPES
+
+    def kind_of_check(self, dtype: str | None) -> str:
+        """``"scored"``, or the kind of finding a check of this adapter in ``dtype`` is (the dtype's name)."""
+        return SCORED if dtype is None or dtype in self.scored_dtypes else dtype
 
     @property
     def reference(self) -> Callable:
@@ -111,6 +122,8 @@ ADAPTERS: dict[str, Adapter] = {
             "rmsnorm",
             "§1 RMSNorm, §5 working precision",
             lambda: [(_rmsnorm_args(3.0), {}), _in_dtype((_rmsnorm_args(500.0), {}), torch.float16)],
+            # The handout: "upcast your input to torch.float32", and return the input's dtype.
+            scored_dtypes=("float32", "float16", "bfloat16"),
         ),
         Adapter(
             "run_rope",

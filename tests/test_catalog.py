@@ -91,6 +91,37 @@ def _correct(*runs: Run, name: str = "einsum") -> Entry:
     return Entry(name, "correct", f"correct/{name}.py", "Einsum everywhere.", (), runs)
 
 
+def test_a_bug_must_die_by_a_scored_check_and_a_precision_defect_by_findings_only() -> None:
+    """SPEC §5: float64/float16/bfloat16 checks of most adapters are findings. A bug only they catch survives the
+    scored checks (it belongs in findings/); a precision-only defect that a scored check fails means that check
+    would fail correct code computing at the working precision; a correct implementation may show findings."""
+    scored, finding = FailedTest("m::law[float32]", "x"), FailedTest("m::law[float64]", "y", "float64")
+    assert _bug(_run(failures=[scored, finding])).ok
+    only_findings = _bug(_run(failures=[finding]))
+    assert not only_findings.ok and only_findings.verdict.startswith("SURVIVED every scored check (only findings")
+    precision = Entry(
+        "softmax_in_float32", "finding", "findings/x.py", "", ("run_softmax",), (_run(failures=[finding]),)
+    )
+    assert precision.ok and precision.verdict.startswith("reported as a finding by 1")
+    overruled = Entry("x", "finding", "findings/x.py", "", ("run_softmax",), (_run(failures=[finding, scored]),))
+    assert not overruled.ok and overruled.verdict.startswith("SCORED CHECKS FAIL a precision-only defect")
+    assert _correct(_run(status="failed", failures=[finding])).ok
+    assert not _correct(_run(status="failed", failures=[scored])).ok
+
+
+def test_junit_properties_carry_the_kind_of_check() -> None:
+    xml = """<testsuites><testsuite>
+      <testcase classname="properties.test_softmax" name="test_a[float64-impl.bug]" time="0.1">
+        <properties><property name="check" value="float64"/></properties>
+        <failure message="law broken">E</failure>
+      </testcase>
+      <testcase classname="properties.test_softmax" name="test_a[float32-impl.bug]" time="0.1">
+        <failure message="law broken">E</failure>
+      </testcase>
+    </testsuite></testsuites>"""
+    assert [case.check for case in parse_junit(xml)] == ["float64", "scored"]
+
+
 # ---------------------------------------------------------------- JUnit
 
 
@@ -248,7 +279,7 @@ def test_exit_status_and_summary():
     clean = _correct(_run(status="passed"))
     assert CatalogResult((killed, clean), 12.3).exit_status == 0
     assert CatalogResult((killed, clean), 12.3).summary == (
-        "OK: 1/1 bugs killed; 1/1 correct implementations clean (1/1 runs) in 12 s"
+        "OK: 1/1 bugs killed by scored checks; 1/1 correct implementations clean (1/1 runs) in 12 s"
     )
     survived = _bug(_run(status="passed"), name="other")
     assert CatalogResult((killed, survived, clean), 1.0).exit_status == 1
@@ -264,7 +295,7 @@ def test_json_and_table_come_from_one_result():
     assert [entry["verdict"] for entry in data["entries"]] == [entry.verdict for entry in result.entries]
     assert data["entries"][0]["killed_by"] == ["m::t"]
     assert data["entries"][0]["adapters"] == ["run_rope"]
-    assert data["entries"][0]["runs"][0]["failures"] == [{"test": "m::t", "message": "x"}]
+    assert data["entries"][0]["runs"][0]["failures"] == [{"test": "m::t", "message": "x", "check": "scored"}]
     assert render_table(result).row_count == 2
 
 
@@ -446,6 +477,7 @@ import pytest
 
 def pytest_addoption(parser):
     parser.addoption("--device")
+    parser.addoption("--findings")
 
 @pytest.fixture(scope="session")
 def adapters():
@@ -622,7 +654,7 @@ def test_main_prints_writes_json_and_sets_the_exit_status(tmp_path, monkeypatch,
     output = capsys.readouterr().out
     assert status == 0
     assert "Rotated the wrong pairs." in output
-    assert "OK: 1/1 bugs killed; 1/1 correct implementations clean (2/2 runs)" in output
+    assert "OK: 1/1 bugs killed by scored checks; 1/1 correct implementations clean (2/2 runs)" in output
     data = json.loads(report.read_text())
     assert [entry["name"] for entry in data["entries"]] == ["rope_a", "einsum"]
     assert data["entries"][0]["killed_by"] == ["test_rope::test_pairs[float32]"]
@@ -646,7 +678,8 @@ def test_bad_arguments_are_usage_errors():
 
 
 def _bug_paths() -> list[Path]:
-    return sorted(path for path in (CATALOG / "bugs").glob("*.py") if not path.name.startswith("_"))
+    folders = (CATALOG / "bugs", CATALOG / "findings")
+    return sorted(path for folder in folders for path in folder.glob("*.py") if not path.name.startswith("_"))
 
 
 def _load(path: Path, name: str):

@@ -20,7 +20,7 @@ import pytest
 
 from grader.cli import build_parser, exit_status_for, grade_submission, main
 from grader.reports import FORMATS, to_gradescope, to_json, to_junit, to_markdown
-from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from grader.rubric import DEFAULT_RUBRIC, RUBRICS, RubricError, load_rubric
 from grader.scoring import grade
 from grader.suite_run import CheckOutcome, SuiteRun, parse_record
 from tests import seccomp_no_namespaces
@@ -143,6 +143,32 @@ def test_a_problem_no_check_reached_is_not_graded_and_scores_nothing(small_rubri
     report = grade(small_rubric, _outcomes(("other.py::x", "failed", "boom")), "s", "cpu")
     assert {p.status for p in report.problems} == {"not graded"} and report.score == 0
     assert [f.nodeid for f in report.unassigned_failures] == ["other.py::x"]
+
+
+def test_a_failed_finding_check_is_reported_but_costs_points_only_where_the_rubric_scores_its_kind(
+    tmp_path: Path, small_rubric
+) -> None:
+    """SPEC §5: float64 fidelity of softmax is a finding by default; the library rubric scores it."""
+    run = _outcomes(("properties/test_softmax.py::a", "passed", ""), ("properties/test_silu.py::a", "passed", ""))
+    finding = CheckOutcome("properties/test_softmax.py::b[float64]", "failed", "law broken: float64", 0.0, "softmax",
+                           "float64")  # fmt: skip
+    run = SuiteRun((*run.outcomes, finding), (*run.collected, finding.nodeid), 0, 1.0, "", False)
+    softmax = grade(small_rubric, run, "s", "cpu").problems[0]
+    assert (softmax.status, softmax.points, softmax.failed) == ("passed", 1, 0)
+    assert [(f.nodeid, f.kind) for f in softmax.findings] == [("properties/test_softmax.py::b[float64]", "float64")]
+    strict = load_rubric(
+        _write(
+            tmp_path / "strict.toml", SMALL_RUBRIC.replace("[settings]", '[settings]\nscores = ["scored", "float64"]')
+        )
+    )
+    softmax = grade(strict, run, "s", "cpu").problems[0]
+    assert (softmax.status, softmax.points, softmax.findings) == ("failed", 0, [])
+
+
+def test_the_library_rubric_scores_every_kind_of_check_for_every_problem() -> None:
+    library = load_rubric(RUBRICS / "library.toml")
+    assert set(library.scores) == {"scored", "float64", "float16", "bfloat16"}
+    assert {p.name for p in library.problems} == {p.name for p in load_rubric(DEFAULT_RUBRIC).problems}
 
 
 def test_a_check_that_never_reported_is_not_verified_and_scores_nothing(small_rubric) -> None:
@@ -331,7 +357,7 @@ def test_the_ci_template_calls_the_grader_with_options_it_has() -> None:
 
 def test_likely_bugs_name_float32_arithmetic_inside_a_float64_computation() -> None:
     """Precision bugs are named too: the fixed inputs include float64 ones, compared at float64 precision."""
-    from catalog.bugs import sdpa_softmax_in_float32, softmax_float64_computed_in_float32
+    from catalog.findings import sdpa_softmax_in_float32, softmax_float64_computed_in_float32
     from grader.diagnosis import likely_bugs
     from reference import adapters as reference
 

@@ -3,10 +3,17 @@
 ``python -m catalog [--bugs] [--correct] [--runs 20] [--jobs 2] [--kills 3] [--only NAME ...] [--json FILE]``
 (neither ``--bugs`` nor ``--correct``: both).
 
+* Each file in ``catalog/findings/`` is a precision-only defect (SPEC §5:
+  float32 arithmetic on float64 input, a low-precision output dtype of an
+  adapter whose low precision the course does not score). A check the
+  default rubric does not score must report it, and no scored check may fail
+  it: a scored check that did would fail correct code computing at the
+  working precision.
 * Each file in ``catalog/bugs/`` is the reference's adapters with
   one realistic bug. The property suite runs against it until ``--kills``
   distinct properties have killed it (``--kills 0``: to the end), and the
-  table names them. A bug no property fails SURVIVES, and the command exits 1.
+  table names them. A bug no scored check fails SURVIVES (checks of kinds SPEC §5
+  reports as findings do not count), and the command exits 1.
 * Each file in ``catalog/correct/`` is an independently written
   correct implementation. The suite runs ``--runs`` times against it, run
   ``i`` with Hypothesis seed ``i``; one failing test in one run fails the

@@ -23,7 +23,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Run the property suite against every catalogued bug (each must be killed) and every correct "
         "implementation (each must pass every run). No --bugs/--correct: both.",
     )
-    parser.add_argument("--bugs", action="store_true", help="run the bug catalog")
+    parser.add_argument("--bugs", action="store_true", help="run the bug catalog (bugs/ and findings/)")
     parser.add_argument("--correct", action="store_true", help="run the correct implementations")
     parser.add_argument("--runs", type=int, default=20, help="runs (seeds 0 … runs-1) per correct implementation")
     parser.add_argument("--jobs", type=int, default=2, help="pytest processes at a time")
@@ -47,7 +47,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--flatten",
         metavar="NAME",
-        help="print bug NAME as one standalone adapters file (a submission the grader can grade) and exit",
+        help="print bug (or finding) NAME as one standalone adapters file (a submission the grader can grade) and exit",
     )
     parser.add_argument("--catalog", type=Path, default=CATALOG, help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
@@ -63,13 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     arguments = parse_arguments(argv)
     if arguments.flatten:
-        path = arguments.catalog / "bugs" / f"{arguments.flatten}.py"
-        if not path.is_file():
-            print(f"no bug {arguments.flatten!r} in {path.parent}", file=sys.stderr)
+        paths = [arguments.catalog / folder / f"{arguments.flatten}.py" for folder in ("bugs", "findings")]
+        path = next((path for path in paths if path.is_file()), None)
+        if path is None:
+            print(f"no bug {arguments.flatten!r} in {' or '.join(str(p.parent) for p in paths)}", file=sys.stderr)
             return 2
         sys.stdout.write(flatten(path))
         return 0
-    kinds: list[Kind] = [kind for kind, wanted in (("bug", arguments.bugs), ("correct", arguments.correct)) if wanted]
+    wanted = (("bug", arguments.bugs), ("finding", arguments.bugs), ("correct", arguments.correct))
+    kinds: list[Kind] = [kind for kind, chosen in wanted if chosen]
     entries = discover(arguments.catalog, kinds or list(KINDS), arguments.only)
     # A CI log is no terminal: rich would wrap the table to 80 columns unless told the width.
     wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from catalog.runner.results import Entry
-from catalog.runner.settings import Kind
+from catalog.runner.settings import FOLDERS, Kind
 from harness.protocol import ADAPTERS
 
 
@@ -46,15 +46,14 @@ def defined_adapters(path: Path) -> tuple[str, ...]:
 
 
 def discover(catalog: Path, kinds: Iterable[Kind], only: Sequence[str] = ()) -> list[Entry]:
-    """Catalog files of the given kinds (``bugs/*.py``, ``correct/*.py``), filtered by name or glob."""
-    folders = {"bug": "bugs", "correct": "correct"}
+    """Catalog files of the given kinds (``bugs/``, ``findings/``, ``correct/``), filtered by name or glob."""
     entries = []
     for kind in kinds:
-        for path in sorted((catalog / folders[kind]).glob("*.py")):
+        for path in sorted((catalog / FOLDERS[kind]).glob("*.py")):
             if path.name.startswith("_"):
                 continue
             if only and not any(fnmatch.fnmatch(path.stem, pattern) for pattern in only):
                 continue
-            adapters = defined_adapters(path) if kind == "bug" else ()
+            adapters = defined_adapters(path) if kind != "correct" else ()
             entries.append(Entry(path.stem, kind, str(path), description(path), adapters))
     return entries

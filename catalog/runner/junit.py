@@ -10,6 +10,7 @@ from typing import Literal
 
 from catalog.runner.results import FailedTest, Run
 from catalog.runner.settings import IMPL_PREFIX, MESSAGE_LINES, SEED_PREFIX, SPARED
+from harness.protocol import SCORED
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Case:
     message: str = ""
     seconds: float = 0.0
     seed: int | None = None
+    check: str = SCORED
 
 
 def split_parameters(name: str) -> tuple[str, str | None, int | None]:
@@ -55,7 +57,9 @@ def parse_junit(xml_text: str) -> list[Case]:
                 if kind == "skipped" and message.startswith(SPARED):
                     outcome = "spared"
                 break
-        cases.append(Case(test, implementation, outcome, message, float(case.get("time") or 0.0), seed))
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        check = properties.get("check") or SCORED
+        cases.append(Case(test, implementation, outcome, message, float(case.get("time") or 0.0), seed, check))
     return cases
 
 
@@ -81,7 +85,7 @@ def runs_from_cases(
                 runs[name].append(Run(seed, "broken", 0.0, detail=f"could not be loaded: {notes[name]}"))
                 continue
             own = [c for c in cases if c.implementation == name and (c.seed is None or c.seed == seed)]
-            failures = tuple(FailedTest(c.test, c.message) for c in own if c.outcome == "failed")
+            failures = tuple(FailedTest(c.test, c.message, c.check) for c in own if c.outcome == "failed")
             errors = tuple(FailedTest(c.test, c.message) for c in own if c.outcome == "error") + shared
             skipped = sum(c.outcome == "skipped" for c in own)
             spared = sum(c.outcome == "spared" for c in own)

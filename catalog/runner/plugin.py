@@ -21,6 +21,7 @@ from catalog.runner.settings import (
     SEEDS_ENV,
     SPARED,
 )
+from harness.protocol import SCORED
 from harness.pytest_plugin import declared_adapters
 
 
@@ -114,7 +115,10 @@ _killed_by: dict[str, set[str]] = {}
 
 
 def pytest_runtest_setup(item) -> None:
-    """Give a repeated Hypothesis test its seed; spare an implementation already killed ``CATALOG_KILLS`` times."""
+    """Give a repeated Hypothesis test its seed; spare a bug already killed ``CATALOG_KILLS`` times.
+
+    A finding is never spared: that no scored check fails it is only known once every one has run.
+    """
     callspec = getattr(item, "callspec", None)
     if callspec is not None and _SEED_ARGUMENT in callspec.params:
         import hypothesis
@@ -122,16 +126,25 @@ def pytest_runtest_setup(item) -> None:
         hypothesis.seed(callspec.params[_SEED_ARGUMENT])(item.obj)  # read when the test runs, as @seed's is
     limit = int(os.environ.get(KILLS_ENV) or 0)
     name = split_parameters(item.name)[1]
-    if limit and name is not None and len(_killed_by.get(name, ())) >= limit:
+    spare = limit and name is not None and _kinds().get(name, "bug") == "bug"
+    if spare and len(_killed_by.get(name, ())) >= limit:
         import pytest
 
         pytest.skip(f"{SPARED} {limit} properties")
 
 
 def pytest_runtest_logreport(report) -> None:
+    """Count a kill toward sparing: for a bug a scored check, for a finding a finding check (its kind's kill)."""
     if report.when != "call" or not report.failed:
         return
     module, _, name = report.nodeid.rpartition("::")
     test, implementation, _ = split_parameters(name)
-    if implementation is not None:
+    if implementation is None:
+        return
+    scored = dict(report.user_properties).get("check", SCORED) == SCORED
+    if scored == (_kinds().get(implementation, "bug") != "finding"):
         _killed_by.setdefault(implementation, set()).add(f"{module}::{test.split('[', 1)[0]}")
+
+
+def _kinds() -> dict[str, str]:
+    return {entry["name"]: entry.get("kind", "bug") for entry in _plugin_implementations()}

@@ -7,14 +7,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from catalog.runner.settings import SHOWN_TESTS, Kind
+from harness.protocol import SCORED
 
 
 @dataclass(frozen=True)
 class FailedTest:
-    """A failed (or erroring) test: its id and the first lines of its message."""
+    """A failed (or erroring) test: its id, the first lines of its message, and its kind of check."""
 
     test: str
     message: str
+    check: str = SCORED  # "scored", or the finding kind (SPEC §5: the dtype a check does not score)
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,12 @@ class Run:
 
     @property
     def clean(self) -> bool:
-        return self.status == "passed" and not self.failures and not self.errors
+        """Nothing scored failed: findings (checks SPEC §5 does not score) may, and are listed."""
+        return self.status in ("passed", "failed") and not self.errors and not self.scored_failures
+
+    @property
+    def scored_failures(self) -> tuple[FailedTest, ...]:
+        return tuple(failure for failure in self.failures if failure.check == SCORED)
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,14 @@ class Entry:
     adapters: tuple[str, ...] = ()
     runs: tuple[Run, ...] = ()
 
+    def failed(self, scored: bool) -> tuple[str, ...]:
+        """Distinct tests that failed in any run, scored ones or findings."""
+        return tuple(dict.fromkeys(f.test for run in self.runs for f in run.failures if (f.check == SCORED) == scored))
+
     @property
     def killers(self) -> tuple[str, ...]:
-        """Distinct tests that failed in any run (for a bug: the properties that killed it)."""
-        return tuple(dict.fromkeys(failure.test for run in self.runs for failure in run.failures))
+        """For a bug, the scored checks that killed it; for a finding, the finding checks that report it."""
+        return self.failed(scored=self.kind != "finding")
 
     @property
     def ok(self) -> bool:
@@ -69,15 +80,19 @@ class Entry:
             return False
         if self.kind == "bug":
             return bool(self.killers)
+        if self.kind == "finding":  # reported, and no scored check fails a precision-only defect
+            return bool(self.killers) and not self.failed(scored=True)
         return all(run.clean for run in self.runs)
 
     @property
     def verdict(self) -> str:
         if not self.runs:
             return "NOT RUN"
-        if self.kind == "bug":
-            return _bug_verdict(self)
-        return _correct_verdict(self)
+        if self.kind == "correct":
+            return _correct_verdict(self)
+        if self.kind == "finding" and self.failed(scored=True):
+            return f"SCORED CHECKS FAIL a precision-only defect: {_short_list(collapse_parameters(self.failed(True)))}"
+        return _bug_verdict(self)
 
 
 @dataclass(frozen=True)
@@ -99,7 +114,12 @@ class CatalogResult:
         parts = []
         bugs = [entry for entry in self.entries if entry.kind == "bug"]
         if bugs:
-            parts.append(f"{sum(entry.ok for entry in bugs)}/{len(bugs)} bugs killed")
+            parts.append(f"{sum(entry.ok for entry in bugs)}/{len(bugs)} bugs killed by scored checks")
+        findings = [entry for entry in self.entries if entry.kind == "finding"]
+        if findings:
+            parts.append(
+                f"{sum(entry.ok for entry in findings)}/{len(findings)} precision defects reported as findings"
+            )
         correct = [entry for entry in self.entries if entry.kind == "correct"]
         if correct:
             runs = [run for entry in correct for run in entry.runs]
@@ -142,26 +162,31 @@ def _bug_verdict(entry: Entry) -> str:
         properties = collapse_parameters(killers)
         spared = sum(run.spared for run in entry.runs)
         stopped = f", {spared} more spared" if spared else ""
-        return f"killed by {len(properties)} ({len(killers)} tests{stopped}): {_short_list(properties)}"
+        verb = "reported as a finding by" if entry.kind == "finding" else "killed by"
+        return f"{verb} {len(properties)} ({len(killers)} tests{stopped}): {_short_list(properties)}"
     run = entry.runs[0]
     if run.status == "timeout":
         return f"TIMED OUT after {run.seconds:.0f} s, nothing failed before"
     if run.status == "broken" or run.errors:
         reason = run.detail or (run.errors[0].message.splitlines() or ["error"])[0]
         return f"ERROR (not a kill): {reason}"
+    findings = entry.failed(scored=False)
+    if entry.kind == "bug" and findings:
+        return f"SURVIVED every scored check (only findings: {_short_list(collapse_parameters(findings))})"
     return f"SURVIVED ({run.tests} tests passed or skipped)"
 
 
 def _correct_verdict(entry: Entry) -> str:
     clean = sum(run.clean for run in entry.runs)
-    text = f"{clean}/{len(entry.runs)} runs clean"
+    findings = entry.failed(scored=False)
+    text = f"{clean}/{len(entry.runs)} runs clean" + (f" ({len(findings)} findings)" if findings else "")
     if clean == len(entry.runs):
         return text
     problems = []
     for run in entry.runs:
         if run.status in ("timeout", "broken"):
             problems.append(f"seed {run.seed}: {run.status.upper()} {run.detail}".rstrip())
-        for failure in (*run.failures, *run.errors):
+        for failure in (*run.scored_failures, *run.errors):
             first = failure.message.splitlines()[0] if failure.message else ""
             problems.append(f"seed {run.seed}: {failure.test}: {first}")
     return f"{text}; " + " | ".join(problems[:SHOWN_TESTS]) + (" | …" if len(problems) > SHOWN_TESTS else "")

@@ -7,8 +7,11 @@ from typing import Literal
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: pytest runs from here
 CATALOG = ROOT / "catalog"
-KINDS = ("bug", "correct")
-Kind = Literal["bug", "correct"]
+# bug: a defect some scored check must kill; finding: a precision-only defect (SPEC §5) a finding check must report
+# and no scored check may fail; correct: an implementation no scored check may fail under any seed.
+KINDS = ("bug", "finding", "correct")
+Kind = Literal["bug", "finding", "correct"]
+FOLDERS = {"bug": "bugs", "finding": "findings", "correct": "correct"}
 BUG_PROFILE, CORRECT_PROFILE = "catalog", "catalog-repeat"
 CORRECT_EXAMPLES = 2  # the examples per test of CORRECT_PROFILE (registered in properties/conftest.py)
 BUGS_PER_PROCESS = 12

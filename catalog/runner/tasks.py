@@ -64,7 +64,8 @@ class Task:
 
 def build_command(task: Task, junit: Path, suite: str = "properties", device: str = "cpu") -> list[str]:
     command = [sys.executable, "-m", "pytest", suite, "-p", "catalog.runner.plugin", "--device", device, "-q"]
-    command += ["-p", "no:cacheprovider", f"--junitxml={junit}"]
+    # Findings fail (their kind is in the JUnit properties, which xunit1 writes), so the runner judges them.
+    command += ["-p", "no:cacheprovider", f"--junitxml={junit}", "-o", "junit_family=xunit1", "--findings", "fail"]
     if not task.repeat and task.seeds:
         command.append(f"--hypothesis-seed={task.seeds[0]}")
     return command
@@ -95,7 +96,12 @@ def task_environment(task: Task, notes: Path) -> dict[str, str]:
     env[SEEDS_ENV] = ",".join(str(seed) for seed in task.seeds) if task.repeat else ""
     env[IMPLEMENTATIONS_ENV] = json.dumps(
         [
-            {"name": entry.name, "path": entry.path, "adapters": list(entry.adapters) if task.select else []}
+            {
+                "name": entry.name,
+                "kind": entry.kind,
+                "path": entry.path,
+                "adapters": list(entry.adapters) if task.select else [],
+            }
             for entry in task.entries
         ]
     )
@@ -154,7 +160,7 @@ def plan(
 ) -> list[Task]:
     """Bugs in groups of ``BUGS_PER_PROCESS`` at ``bug_seed``; the correct implementations together,
     ``SEEDS_PER_PROCESS`` of the seeds ``0 … runs-1`` per process."""
-    bugs = [entry for entry in entries if entry.kind == "bug"]
+    bugs = [entry for entry in entries if entry.kind != "correct"]
     correct = tuple(entry for entry in entries if entry.kind == "correct")
     groups = max(1, -(-len(bugs) // BUGS_PER_PROCESS))
     tasks = [
