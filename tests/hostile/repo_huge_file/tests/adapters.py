@@ -1,0 +1,23 @@
+"""Copy tricks: a repository holding a 1 GiB file (``data/corpus.txt``, sparse, made by the test).
+
+Attack: every copy of the repository (one per worker) writes a dense gigabyte to the grader's disk.
+The grader must: grade it within its deadlines without copying it (or refuse it with a reason):
+linear and rmsnorm score.
+"""
+
+import torch
+
+HONEST = {"linear": 1, "rmsnorm": 1}
+BUILD = {"huge_files": {"data/corpus.txt": 1 << 30}}
+
+
+def run_linear(d_in, d_out, weights, in_features):
+    return in_features @ weights.T
+
+
+def run_rmsnorm(d_model, eps, weights, in_features):
+    return in_features * torch.rsqrt(in_features.pow(2).mean(-1, keepdim=True) + eps) * weights
+
+
+def run_softmax(in_features, dim):
+    return torch.ones_like(in_features) / in_features.shape[dim]
