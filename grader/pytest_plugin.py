@@ -46,6 +46,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--sandbox-call-seconds", type=float, default=60.0, help="wall-clock limit of one call into the submission"
     )
     parser.addoption(
+        "--sandbox-check-seconds",
+        type=float,
+        default=120.0,
+        help="wall-clock limit of all the calls of one check into the submission together",
+    )
+    parser.addoption(
         "--isolation",
         default=os.environ.get(ISOLATION_ENV, "auto"),
         choices=ISOLATION_CHOICES,
@@ -81,7 +87,23 @@ def pytest_harness_adapters(config: pytest.Config) -> ModuleType | None:
         sandbox = Sandbox(target, device=config.getoption("--device"), limits=limits, isolation=isolation)
     except (SubmissionError, ImplementationError) as error:
         raise pytest.UsageError(f"the submission cannot be run: {error}") from None
+    global _sandbox
+    _sandbox = sandbox
     return SandboxedAdapters(sandbox)
+
+
+_sandbox: Sandbox | None = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    if _sandbox is not None:
+        _sandbox.begin_check(item.config.getoption("--sandbox-check-seconds"))
+    try:
+        yield
+    finally:
+        if _sandbox is not None:
+            _sandbox.end_check()
 
 
 def pytest_harness_close_adapters(module: ModuleType) -> None:

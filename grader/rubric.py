@@ -24,7 +24,7 @@ from harness.protocol import PROBLEMS, SCORED
 RUBRICS = Path(__file__).with_name("rubrics")
 DEFAULT_RUBRIC = RUBRICS / "default.toml"
 _PROBLEM_KEYS = {"points", "exclude", "title"}
-_SETTINGS_KEYS = {"suites", "hypothesis_profile", "dtypes", "call_seconds", "suite_seconds", "scores"}
+_SETTINGS_KEYS = {"suites", "hypothesis_profile", "dtypes", "call_seconds", "check_seconds", "suite_seconds", "scores"}
 
 
 class RubricError(ValueError):
@@ -53,6 +53,7 @@ class Rubric:
     call_seconds: float
     suite_seconds: float
     source: str
+    check_seconds: float = 120.0  # all the calls of one check together
     # Which kinds of check cost points: "scored" (SPEC §5's default) and any finding kinds ("float64", ...).
     scores: tuple[str, ...] = (SCORED,)
 
@@ -100,6 +101,7 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
         suite_seconds=float(settings.get("suite_seconds", 900)),
         source=str(path),
         scores=_scores(path, settings.get("scores", [SCORED])),
+        check_seconds=float(settings.get("check_seconds", 2 * float(settings.get("call_seconds", 60)))),
     )
 
 

@@ -99,11 +99,14 @@ def run_suites(
     command = [
         sys.executable, "-m", "pytest", *rubric.suites, "--confcutdir", str(GRADER_ROOT), "--device", device,
         "--dtypes", ",".join(rubric.dtypes), "--hypothesis-profile", rubric.hypothesis_profile,
-        "--sandbox-call-seconds", str(rubric.call_seconds), "--findings", "fail",
+        "--sandbox-call-seconds", str(rubric.call_seconds), "--sandbox-check-seconds", str(rubric.check_seconds),
+        "--findings", "fail",
         "-p", "grader.pytest_plugin", "-p", "no:cacheprovider", "-q", "--no-header",
     ]  # fmt: skip
     if processes > 1:
-        command += ["-n", str(processes)]
+        # Whole files per worker: a problem's checks stay together, and an adapter that stalls every call
+        # holds up only the worker running its files, not the checks of other problems.
+        command += ["-n", str(processes), "--dist", "loadfile"]
     read_end, write_end = os.pipe()
     environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     environment |= {

@@ -94,15 +94,6 @@ def check_kind(item: pytest.Item) -> str:
     return ADAPTERS[adapters[0]].kind_of_check(name) if adapters else SCORED
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every declared adapter must exist in the protocol: a typo would silently move a check out of its problem."""
-    for item in items:
-        unknown = [name for name in declared_adapters(item) if name not in ADAPTERS]
-        if unknown:
-            raise pytest.UsageError(f"{item.nodeid}: adapters marker names {unknown}, not in harness/protocol.py")
-        item.user_properties.append(("check", check_kind(item)))
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """With ``--findings report``, a failed finding-kind check shows as XFAIL ("finding: <kind>"), not a failure."""
@@ -130,16 +121,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.line(f"... and {len(findings) - 50} more; --findings fail makes them failures")
 
 
-# Last, after syrupy has seen every collected item: it must count dtype-deselected snapshots as
-# deselected, not as unused.
-@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
-def deselect_dtypes(config: pytest.Config, items: list[pytest.Item]) -> None:
+# Last, after syrupy has seen every collected item: it must count dtype-deselected snapshots as deselected, not
+# as unused. (A hook of a pytest plugin must carry its pytest_* name: pytest registers no other.)
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check each item's declared adapters against the protocol and record its kind; deselect unwanted dtypes."""
     wanted = {name.strip() for name in config.getoption("--dtypes").split(",") if name.strip()}
     unknown = wanted - set(DTYPE_NAMES)
     if unknown:
         raise pytest.UsageError(f"--dtypes: unknown {sorted(unknown)}; choose from {', '.join(DTYPE_NAMES)}")
     keep, drop = [], []
     for item in items:
+        # A typo in a marker would silently move a check out of its problem.
+        undeclared = [name for name in declared_adapters(item) if name not in ADAPTERS]
+        if undeclared:
+            raise pytest.UsageError(f"{item.nodeid}: adapters marker names {undeclared}, not in harness/protocol.py")
+        item.user_properties.append(("check", check_kind(item)))
         dtype = getattr(item, "callspec", None) and item.callspec.params.get("dtype")
         name = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else None
         (drop if name in DTYPE_NAMES and name not in wanted else keep).append(item)

@@ -289,8 +289,9 @@ def test_grading_steps_batch_copies_of_the_example(tmp_path: Path) -> None:
     assert len(copies) == 3
     assert all((copy / "tests" / "adapters.py").is_file() for copy in copies)
     assert not list((tmp_path / "batch").rglob("__pycache__"))
-    assert steps[2].argv[-4:] == ("--jobs", "2", "--out", str(tmp_path / "out-jobs2"))
-    assert "--batch" in steps[1].argv
+    assert steps[3].argv[-4:] == ("--jobs", "2", "--out", str(tmp_path / "out-jobs2"))
+    assert "--batch" in steps[2].argv
+    assert steps[1].argv[-4:-2] == ("--isolation", "none")
 
 
 def test_forward_steps_need_the_parity_check_before_timing_hf(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ file ``/tmp/zoo-marker-<name>*``; no process of the grading alive after it exite
 ``tests/zoo_supervisor.py``, is their subreaper and also finds processes that carry the case's
 folder in their environment); no ``SIGWINCH`` reached the supervisor (the zoo's harmless stand-in
 for ``kill(-1, ...)``); the reports did not change in the seconds after the grader exited; the
-grader's checkout (``git status`` and the files of golden/, reference/, tools/, properties/) did
+grader's checkout (``git status`` and the files of every part of the checkout) did
 not change.
 
 Cases run one after another by default: an attack that scans /proc or signals every process could
@@ -56,7 +56,7 @@ from pathlib import Path
 import pytest
 
 # The grader's command line; the lead switches it when the grader becomes a package (``-m grader``).
-GRADER = [sys.executable, "-m", "tools.grade"]
+GRADER = [sys.executable, "-m", "grader"]
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = Path(__file__).with_name("hostile")
@@ -64,7 +64,7 @@ RUBRIC = ZOO / "rubric.toml"
 VICTIM = ZOO / "_victim"
 SUPERVISOR = Path(__file__).with_name("zoo_supervisor.py")
 MARKER_PREFIX = "/tmp/zoo-marker-"
-WATCHED = ("golden", "reference", "tools", "properties")
+WATCHED = ("golden", "reference", "harness", "properties", "catalog", "grader", "tools")
 GRACE_SECONDS = 2.0
 _RUBRIC = tomllib.loads(RUBRIC.read_text())
 PROBLEMS = tuple(_RUBRIC["problems"])
@@ -354,3 +354,12 @@ def test_the_grader_holds(name: str, tmp_path: Path) -> None:
             line = {"case": name, "attack": submission.summary, "seconds": round(time.monotonic() - started, 1)}
             handle.write(json.dumps({**line, "breaches": breaches}) + "\n")
     assert not breaches, f"{name}: {submission.summary}\n- " + "\n- ".join(breaches)
+
+
+def test_every_attack_class_has_its_representative_in_the_default_run() -> None:
+    """A new class of attack must not be graded only by ``--zoo all``."""
+    from tests.conftest import ZOO_REPRESENTATIVES
+
+    classes = {name.split("_", 1)[0] for name in CASES}
+    assert classes == set(ZOO_REPRESENTATIVES), classes ^ set(ZOO_REPRESENTATIVES)
+    assert all(case in CASES and case.startswith(prefix) for prefix, case in ZOO_REPRESENTATIVES.items())

@@ -104,6 +104,13 @@ def run_starts_a_process(x):
     return x
 
 
+def run_answers_slowly(x):
+    import time
+
+    time.sleep(1.5)  # under the 4 s call limit: only the check's budget for all its calls stops this
+    return x
+
+
 def run_writes_its_own_notes(x):
     open("notes.txt", "w").write("mine")
     return x
@@ -181,6 +188,18 @@ def test_not_implemented_is_reported_as_such(hostile: Sandbox) -> None:
 def test_non_contiguous_inputs_arrive_non_contiguous(hostile: Sandbox) -> None:
     assert hostile.call("run_is_contiguous", torch.ones(4, 6).T).item() == 0.0
     assert hostile.call("run_is_contiguous", torch.ones(4, 6)).item() == 1.0
+
+
+def test_the_calls_of_one_check_share_a_budget(hostile: Sandbox) -> None:
+    """Each call under the call limit, but together past the check's budget: the check fails, the run goes on."""
+    hostile.begin_check(2.0)
+    try:
+        hostile.call("run_answers_slowly", torch.ones(1))
+        with pytest.raises(SubmissionTimeout, match=r"run_answers_slowly: (no answer within|this check's calls took)"):
+            hostile.call("run_answers_slowly", torch.ones(1))
+    finally:
+        hostile.end_check()
+    _softmax_still_works(hostile)
 
 
 def test_legitimate_code_may_start_processes_and_set_the_environment_in_its_box(hostile: Sandbox) -> None:

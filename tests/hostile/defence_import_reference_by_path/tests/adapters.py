@@ -1,7 +1,7 @@
 """In-process defence removal, sys.path variant: load a bundled correct implementation by file path under an alias.
 
 Attack: the import blocker goes by package name, so it puts the grader's root on ``sys.path`` and
-loads ``properties/catalog/correct/torch_functional_adapters.py`` (self-contained) with
+loads ``catalog/correct/torch_functional_adapters.py`` (self-contained) with
 ``spec_from_file_location`` under a harmless name, and re-exports its softmax.
 The grader must: keep the grader's files out of reach (today the audit hook refuses the open), so
 softmax scores 0.
@@ -27,7 +27,10 @@ def run_rmsnorm(d_model, eps, weights, in_features):
 def _grader_root():
     if "--grader-root" in sys.argv:
         return sys.argv[sys.argv.index("--grader-root") + 1]
-    return os.readlink(f"/proc/{os.getppid()}/cwd")
+    try:
+        return os.readlink(f"/proc/{os.getppid()}/cwd")
+    except OSError:  # no grader process to look at: try where this course's checkouts live
+        return "/work/main"
 
 
 def _borrowed():

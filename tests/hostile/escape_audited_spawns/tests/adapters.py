@@ -27,9 +27,11 @@ def run_rmsnorm(d_model, eps, weights, in_features):
 
 def _fork(forker, how):
     if forker() == 0:
-        os.setsid()
-        os.close(os.open(f"{MARKER}-{how}", os.O_WRONLY | os.O_CREAT))
-        os._exit(0)
+        try:
+            os.setsid()
+            os.close(os.open(f"{MARKER}-{how}", os.O_WRONLY | os.O_CREAT))
+        finally:
+            os._exit(0)
 
 
 for _spawn in (

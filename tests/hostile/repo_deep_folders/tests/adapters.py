@@ -1,12 +1,13 @@
 """Copy tricks: a repository holding a folder 600 levels deep (``data/d/d/...``, made by the test).
 
 Attack: a recursive copy or walk of the repository runs out of Python's recursion limit.
-The grader must: grade it (or refuse it with a reason) without crashing: linear and rmsnorm score.
+The grader must: refuse it with the reason (staging caps depth at 32 folders), never crash.
 """
 
 import torch
 
-HONEST = {"linear": 1, "rmsnorm": 1}
+HONEST = {}  # staging refuses the whole submission, with the reason (grader/staging.py)
+UNLOADABLE = True
 BUILD = {"deep": ["data", 600]}
 
 

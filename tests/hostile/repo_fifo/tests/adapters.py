@@ -1,12 +1,13 @@
 """Copy tricks: a repository holding a FIFO (``data/pipe``, made by the test).
 
 Attack: copying the repository opens the FIFO, which blocks forever or raises, depending on the copy.
-The grader must: skip (or refuse) special files and grade the rest: linear and rmsnorm score.
+The grader must: refuse special files with the reason (staging copies regular files only), never hang.
 """
 
 import torch
 
-HONEST = {"linear": 1, "rmsnorm": 1}
+HONEST = {}  # staging refuses the whole submission, with the reason (grader/staging.py)
+UNLOADABLE = True
 BUILD = {"fifos": ["data/pipe"]}
 
 

@@ -1,12 +1,13 @@
 """Copy tricks: a repository holding 20,000 small files (``data/f*.txt``, made by the test).
 
 Attack: every copy of the repository (one per worker) costs twenty thousand file creations.
-The grader must: grade it within its deadlines: linear and rmsnorm score.
+The grader must: refuse it with the reason (staging caps a submission at 5000 files), within its deadlines.
 """
 
 import torch
 
-HONEST = {"linear": 1, "rmsnorm": 1}
+HONEST = {}  # staging refuses the whole submission, with the reason (grader/staging.py)
+UNLOADABLE = True
 BUILD = {"many_files": ["data", 20000]}
 
 

@@ -4,13 +4,16 @@ Attack: ``data/passwd`` (made by the test) points outside the repository. Probe:
 honestly only if the machine's ``/etc/passwd`` could be read through it, so a score on softmax means
 the submission sees the host's files.
 The grader must: show the submission only its own files, the Python environment and its scratch.
+
+Staging refuses a link that leaves the submission, so the documented outcome is an ungradable report.
 """
 
 import os
 
 import torch
 
-HONEST = {"linear": 1, "rmsnorm": 1}
+HONEST = {}  # staging refuses the whole submission, with the reason (grader/staging.py)
+UNLOADABLE = True
 BUILD = {"symlinks": {"data/passwd": "/etc/passwd"}}
 
 

@@ -4,6 +4,8 @@ Attack: ``data/root`` (made by the test) points at ``/``; through it, softmax re
 reference source (``data/root/<grader root>/reference/softmax.py``) and runs it as its own.
 The grader must: copy (or mount) the repository without following the link, and not let the link
 reach the grader's files, so the grading finishes and softmax scores 0.
+
+Staging refuses a link that leaves the submission, so the documented outcome is an ungradable report.
 """
 
 import os
@@ -12,7 +14,8 @@ import sys
 
 import torch
 
-HONEST = {"linear": 1, "rmsnorm": 1}
+HONEST = {}  # staging refuses the whole submission, with the reason (grader/staging.py)
+UNLOADABLE = True
 BUILD = {"symlinks": {"data/root": "/"}}
 _stolen = {}
 
@@ -28,7 +31,10 @@ def run_rmsnorm(d_model, eps, weights, in_features):
 def _grader_root():
     if "--grader-root" in sys.argv:
         return sys.argv[sys.argv.index("--grader-root") + 1]
-    return os.readlink(f"/proc/{os.getppid()}/cwd")
+    try:
+        return os.readlink(f"/proc/{os.getppid()}/cwd")
+    except OSError:  # no grader process to look at: try where this course's checkouts live
+        return "/work/main"
 
 
 try:

@@ -3,6 +3,8 @@
 Attack: ``data/grader`` (made by the test) points at the grader's root; softmax is uniform except on
 the golden inputs, where it returns the recorded answer read through the link with a plain ``open``.
 The grader must: not let the link reach the grader's files, so softmax scores 0.
+
+Staging refuses a link that leaves the submission, so the documented outcome is an ungradable report.
 """
 
 import base64
@@ -10,7 +12,8 @@ import os
 
 import torch
 
-HONEST = {"linear": 1, "rmsnorm": 1}
+HONEST = {}  # staging refuses the whole submission, with the reason (grader/staging.py)
+UNLOADABLE = True
 BUILD = {"symlinks": {"data/grader": "{grader_root}"}}
 
 
