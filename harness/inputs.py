@@ -150,6 +150,22 @@ def broadcast_variants(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
     return variants
 
 
+def agreed_position_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The ``broadcast_variants`` of ``shape`` on which every reading of RoPE's positions agrees (SPEC §4).
+
+    Students who built RoPE for ``(batch, heads, seq, d)`` read ``(b2, seq)`` positions against a
+    ``(b1, b2, seq, d)`` input left-aligned; the usual rule aligns right. Both agree on ``(seq,)``, on
+    leading dims that are all 1, and on the input's full leading shape: the only shapes scored checks use.
+    """
+    return [v for v in broadcast_variants(shape) if all(side == 1 for side in v[:-1]) or v == shape]
+
+
+def disputed_position_shapes(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The other ``broadcast_variants``: right-aligned broadcasting of these is a finding, not scored."""
+    agreed = agreed_position_shapes(shape)
+    return [v for v in broadcast_variants(shape) if v not in agreed]
+
+
 # Golden cases: exact in float64, float32, float16 and bfloat16, seeded by a name.
 _RESOLUTION = 2**20  # integer draws in [-2²⁰, 2²⁰], far finer than the bfloat16 grid they are rounded to
 _FLOAT16_TINY = 2.0**-14  # smallest normal float16; smaller magnitudes become 0 so float16 holds them exactly
