@@ -142,13 +142,20 @@ def _descends_from_me(pid: int) -> bool:
 
 def _watch_sigwinch(received: list[dict], stop: threading.Event, marker: bytes) -> None:
     """Who sent each SIGWINCH: ``ours`` is True for this case's processes, None when the sender is already gone
-    (counted: in a serial run nothing else sends it), False for another case's (under ``-n``)."""
+    (counted: in a serial run nothing else sends it), False for another case's (under ``-n``). Two SIGWINCHs
+    pending at once merge into one, so concurrent zoo runs on one machine can hide each other's."""
     while not stop.is_set():
         info = signal.sigtimedwait({signal.SIGWINCH}, 0.2)
         if info is None:
             continue
-        environ = _read(f"/proc/{info.si_pid}/environ")
-        ours = True if marker in environ or _descends_from_me(info.si_pid) else (False if environ else None)
+        # si_pid 0: a sender outside this PID namespace's view, never one of this grading's processes.
+        environ = _read(f"/proc/{info.si_pid}/environ") if info.si_pid else b""
+        if not info.si_pid:
+            ours = False
+        elif marker in environ or _descends_from_me(info.si_pid):
+            ours = True
+        else:
+            ours = False if environ else None
         received.append({"pid": info.si_pid, "cmdline": _cmdline(info.si_pid), "ours": ours})
 
 
