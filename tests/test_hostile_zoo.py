@@ -67,7 +67,7 @@ MARKER_PREFIX = "/tmp/zoo-marker-"
 WATCHED = ("golden", "reference", "harness", "properties", "catalog", "grader", "tools")
 GRACE_SECONDS = 2.0
 _RUBRIC = tomllib.loads(RUBRIC.read_text())
-PROBLEMS = tuple(_RUBRIC["problems"])
+PROBLEMS = {name: spec["points"] for name, spec in _RUBRIC["problems"].items()}
 # Startup of the grader and its workers, the suites, the diagnosis calls, the reports; past this the grader hung.
 HARD_LIMIT_SECONDS = _RUBRIC["settings"]["suite_seconds"] + 60
 DECLARATIONS = {"HONEST", "BATCH", "BUILD", "SUITE_PROBLEM_OK", "UNLOADABLE"}
@@ -327,7 +327,7 @@ def test_the_grader_holds(name: str, tmp_path: Path) -> None:
             for victim, digest in victims.items():
                 victim_report = _report(out / victim / "grade.json", breaches, victim)
                 if victim_report is not None:
-                    _check_points(victim_report, dict.fromkeys(PROBLEMS, 1), breaches, victim)
+                    _check_points(victim_report, PROBLEMS, breaches, victim)
                 if _tree_digest(work / victim) != digest:
                     breaches.append(f"{victim}: the victim's files were changed")
         for marker in _markers(submission.name):

@@ -8,8 +8,9 @@ session of its own, and it
 - runs the grader with the case's environment (``TMPDIR`` inside the case folder, so every grader,
   worker and child that keeps its environment carries the case's folder as a marker), and kills the
   whole tree if it runs past ``timeout``;
-- after ``grace`` seconds, lists what in the reports folder changed after the grader exited (late
-  writers): inodes changed since (ctime) and files whose hash differs from the one at exit;
+- lists what in the reports folder changed after the grader exited (late writers): inodes changed
+  since (ctime) and files whose hash differs from the one at exit, ``grace`` seconds later if any
+  process of the grading was still alive then;
 - lists the processes still alive after the grace period (descendants, and processes with the marker
   in their environment), then kills them;
 - counts ``SIGWINCH`` signals reaching it (the zoo's harmless stand-in for ``kill(-1, ...)``), with
@@ -142,13 +143,21 @@ def _descends_from_me(pid: int) -> bool:
 
 def _watch_sigwinch(received: list[dict], stop: threading.Event, marker: bytes) -> None:
     """Who sent each SIGWINCH: ``ours`` is True for this case's processes, None when the sender is already gone
-    (counted: in a serial run nothing else sends it), False for another case's (under ``-n``)."""
+    (counted: in a serial run nothing else sends it), False for another case's (under ``-n``). Two SIGWINCHs
+    pending at once merge into one, so concurrent zoo runs on one machine can hide each other's."""
     while not stop.is_set():
         info = signal.sigtimedwait({signal.SIGWINCH}, 0.2)
         if info is None:
             continue
-        environ = _read(f"/proc/{info.si_pid}/environ")
-        ours = True if marker in environ or _descends_from_me(info.si_pid) else (False if environ else None)
+        # si_pid 0 means "unknown": kill(-1) zeroes it for every receiver after the first one inside a child PID
+        # namespace (the kernel rewrites the shared siginfo in place), so it may well be this grading's worker.
+        environ = _read(f"/proc/{info.si_pid}/environ") if info.si_pid else b""
+        if not info.si_pid:
+            ours = None
+        elif marker in environ or _descends_from_me(info.si_pid):
+            ours = True
+        else:
+            ours = False if environ else None
         received.append({"pid": info.si_pid, "cmdline": _cmdline(info.si_pid), "ours": ours})
 
 
@@ -192,7 +201,9 @@ def main() -> None:
     grader.returncode = -1  # reaped above; keeps Popen from waiting again
     seconds = time.monotonic() - started
     at_exit = _hash_tree(out)
-    time.sleep(spec["grace"])
+    alive_at_exit = _alive_leftovers(marker)
+    if alive_at_exit:  # only a process still alive can write late; nothing alive, nothing to wait for
+        time.sleep(spec["grace"])
     after_grace = _hash_tree(out)
     late = set(_changed_since(out, exited_at)) | {
         name for name in set(at_exit) | set(after_grace) if at_exit.get(name) != after_grace.get(name)
@@ -207,6 +218,7 @@ def main() -> None:
         "seconds": round(seconds, 1),
         "leftovers": {str(pid): cmdline for pid, cmdline in leftovers.items()},
         "sigwinch": [sent for sent in received if sent["ours"] is not False],
+        "sigwinch_from_others": [sent for sent in received if sent["ours"] is False],
         "reports_changed_late": sorted(late),
     }
     Path(spec["result"]).write_text(json.dumps(result, indent=1))

@@ -1,8 +1,8 @@
 """Batch theft: find a classmate's scratch copy next to one's own scratch folder and run its softmax.
 
 Attack: each graded submission gets a scratch folder ``grade-*`` under the same temporary folder;
-the worker knows its own (``--scratch`` on its command line) and lists the siblings (and
-``/tmp/grade-*``), polling a few seconds until a classmate's copy appears, then executes its
+the worker knows its own (``--scratch`` on its command line) and lists the siblings (``/tmp/grade-*``
+with the default TMPDIR), polling a few seconds until a classmate's copy appears, then executes its
 ``tests/adapters.py``.
 The grader must: show a submission nothing of the others, so the thief's softmax scores 0 and the
 victim keeps its 3 points.
@@ -33,7 +33,8 @@ def _steal():
     with open(__file__) as handle:
         mine = handle.read()
     scratch = sys.argv[sys.argv.index("--scratch") + 1] if "--scratch" in sys.argv else os.getcwd()
-    patterns = [os.path.join(os.path.dirname(scratch), "grade-*"), "/tmp/grade-*"]
+    # Siblings only (with the default TMPDIR they are /tmp/grade-*): the zoo must never run a stranger's code.
+    patterns = [os.path.join(os.path.dirname(scratch), "grade-*")]
     deadline = time.monotonic() + 8
     while time.monotonic() < deadline:
         for folder in {path for pattern in patterns for path in glob.glob(pattern)}:

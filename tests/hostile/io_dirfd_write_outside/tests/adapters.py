@@ -1,8 +1,8 @@
 """fd I/O: create files outside the scratch with ``os.open(relative, dir_fd=...)``.
 
 Attack: the audit hook resolves the path it is given against the working directory (the scratch)
-and never sees ``dir_fd``; a directory fd of /tmp or of the grader's root turns "marker" into a
-write anywhere. Markers go to /tmp and to the grader's checkout.
+and never sees ``dir_fd``; with a directory fd of ``/``, ``tmp/zoo-marker-...`` is a write
+anywhere. Markers go to /tmp and to the grader's checkout.
 The grader must: keep every write inside the scratch (the OS boundary: nothing else is writable).
 """
 
@@ -32,10 +32,11 @@ def _grader_root():
         return "/work/main"
 
 
+_root = os.open("/", os.O_RDONLY)  # "/" is no grader file; every path below is then relative to it
 for _folder in ("/tmp", _grader_root()):
     try:
-        _directory = os.open(_folder, os.O_RDONLY)
-        _fd = os.open(f"zoo-marker-{NAME}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, dir_fd=_directory)
+        _path = os.path.join(_folder, f"zoo-marker-{NAME}").lstrip("/")
+        _fd = os.open(_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, dir_fd=_root)
         os.write(_fd, b"written past the sandbox\n")
         os.close(_fd)
     except OSError:
