@@ -1,13 +1,14 @@
 """Copy tricks: a repository holding a 1 GiB file (``data/corpus.txt``, sparse, made by the test).
 
 Attack: every copy of the repository (one per worker) writes a dense gigabyte to the grader's disk.
-The grader must: grade it within its deadlines without copying it (or refuse it with a reason):
-linear and rmsnorm score.
+The grader must: grade it within its deadlines without copying it, or refuse it with a reason (staging
+caps a submission at 200 MiB: the documented outcome here is an ungradable report naming the cap).
 """
 
 import torch
 
-HONEST = {"linear": 1, "rmsnorm": 1}
+HONEST = {}  # staging refuses the whole submission, with the reason (grader/staging.py)
+UNLOADABLE = True
 BUILD = {"huge_files": {"data/corpus.txt": 1073741824}}  # 1 GiB
 
 
