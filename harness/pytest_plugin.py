@@ -82,6 +82,12 @@ def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str)
     return str(val).removeprefix("torch.") if isinstance(val, torch.dtype) else None
 
 
+def _dtype_of(item: pytest.Item) -> str | None:
+    """The name of the float dtype an item is parametrized with, if any."""
+    dtype = getattr(item, "callspec", None) and item.callspec.params.get("dtype")
+    return str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else None
+
+
 def check_kind(item: pytest.Item) -> str:
     """``"scored"``, or the kind of finding the check is: an explicit ``finding`` marker, else the dtype it runs in
     when that is not one its adapter scores (``harness/protocol.py``, SPEC §5)."""
@@ -89,9 +95,7 @@ def check_kind(item: pytest.Item) -> str:
     if marker is not None:
         return str(marker.args[0])
     adapters = declared_adapters(item)
-    dtype = getattr(item, "callspec", None) and item.callspec.params.get("dtype")
-    name = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else None
-    return ADAPTERS[adapters[0]].kind_of_check(name) if adapters else SCORED
+    return ADAPTERS[adapters[0]].kind_of_check(_dtype_of(item)) if adapters else SCORED
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -137,8 +141,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if undeclared:
             raise pytest.UsageError(f"{item.nodeid}: adapters marker names {undeclared}, not in harness/protocol.py")
         item.user_properties.append(("check", check_kind(item)))
-        dtype = getattr(item, "callspec", None) and item.callspec.params.get("dtype")
-        name = str(dtype).removeprefix("torch.") if isinstance(dtype, torch.dtype) else None
+        name = _dtype_of(item)
         (drop if name in DTYPE_NAMES and name not in wanted else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

@@ -3,6 +3,7 @@ deselected, killed bugs spared, seeds repeated."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable
@@ -146,5 +147,6 @@ def pytest_runtest_logreport(report) -> None:
         _killed_by.setdefault(implementation, set()).add(f"{module}::{test.split('[', 1)[0]}")
 
 
+@functools.cache  # read once per process: it is consulted for every test's setup and report
 def _kinds() -> dict[str, str]:
     return {entry["name"]: entry.get("kind", "bug") for entry in _plugin_implementations()}
