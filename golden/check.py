@@ -1,8 +1,8 @@
 """One golden comparison: run a function on a case's inputs in a dtype on the device, judge the output.
 
 The mode decides the judge: ``exact`` (the reference on the CPU that recorded the snapshots: the text
-must not change by a byte) or ``tolerance`` (another implementation or device: SPEC §5 per dtype,
-float16/bfloat16 against the recorded float64 truth of the same case).
+must not change by a byte) or ``tolerance`` (another implementation or device: float64 at its own
+tolerance, every other dtype within SPEC §5's budget of the recorded float64 truth of the same case).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from syrupy.assertion import SnapshotAssertion
 from torch import Tensor
 
 from golden.inputs import as_case, floating
-from golden.judges import LOW_PRECISION, AsCloseAsReference, Exact, WithinTolerance, dtype_name
+from golden.judges import Exact, WithinBudget, WithinTolerance, dtype_name
 from golden.tensor_snapshot import Received, SnapshotFormatError, deserialize_tensor
-from harness.assertions import Tolerance
+from harness import budget
+from harness.differential import reference_adapter
 
 Mode = Literal["exact", "tolerance"]
 STORABLE = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -40,10 +41,14 @@ class GoldenCheck:
     def __repr__(self) -> str:
         return f"GoldenCheck({self.mode} mode on {self.device})"
 
-    def adapter(self, name: str, dtype: torch.dtype, *, tol: Tolerance | None = None, **arguments: object) -> None:
+    def adapter(self, name: str, dtype: torch.dtype, **arguments: object) -> None:
         """``name`` of the implementation under test on ``arguments``, against the reference's recording."""
         self.function(
-            self.implementation(name), dtype, law=f"{name} matches the recorded reference", tol=tol, **arguments
+            self.implementation(name),
+            dtype,
+            law=f"{name} matches the recorded reference",
+            oracle=reference_adapter(name),
+            **arguments,
         )
 
     def function(
@@ -52,39 +57,42 @@ class GoldenCheck:
         dtype: torch.dtype,
         *,
         law: str,
-        tol: Tolerance | None = None,
+        oracle: Callable[..., Tensor] | None = None,
         **arguments: object,
     ) -> None:
         """``function(**arguments)`` with floating tensors cast to ``dtype`` on the device, against the snapshot.
 
-        ``tol`` overrides the float64/float32 tolerance (name the reason in it); float16/bfloat16 are
-        always judged against the recorded float64 truth.
+        ``oracle`` is the reference function whose naive computation sets the budget (default:
+        ``function`` itself, when the reference is what runs).
         """
         law = f"{law} ({dtype_name(dtype)} on {self.device.type}, {self.mode} mode)"
-        if dtype in LOW_PRECISION:
+        if dtype != torch.float64:
             _require_exact_in(dtype, arguments)
         case = {name: as_case(value, dtype, self.device) for name, value in arguments.items()}
+        judge = self._judge(dtype, oracle or function, case)
         try:
             output = function(**case)
         except Exception as error:
             if not self.snapshot.update_snapshots:
                 # Count the snapshot as failed rather than unused, then show the error with its traceback.
-                self.snapshot == Received(None, self._judge(dtype, tol), law, f"raised {type(error).__name__}")  # noqa: B015
+                self.snapshot == Received(None, judge, law, f"raised {type(error).__name__}")  # noqa: B015
             raise
         problem = _not_storable(output, self.device)
         if problem is not None and self.snapshot.update_snapshots:
             pytest.fail(f"not recorded: {law}: {problem}", pytrace=False)
-        received = Received(output if problem is None else None, self._judge(dtype, tol), law, problem)
+        received = Received(output if problem is None else None, judge, law, problem)
         matched = self.snapshot == received  # syrupy records the comparison: passed, failed or (updating) written
         if not matched:
             pytest.fail("\n".join(self.snapshot.get_assert_diff()), pytrace=False)
 
-    def _judge(self, dtype: torch.dtype, tol: Tolerance | None) -> object:
+    def _judge(self, dtype: torch.dtype, oracle: Callable[..., Tensor], case: Mapping[str, object]) -> object:
         if self.mode == "exact":
             return Exact()
-        if dtype in LOW_PRECISION:
-            return AsCloseAsReference(lambda: self._recorded_truth(dtype))
-        return WithinTolerance(tol)
+        if dtype == torch.float64:
+            return WithinTolerance()
+        return WithinBudget(
+            lambda: self._recorded_truth(dtype), lambda truth: budget.budget(oracle, case, dtype, truth)
+        )
 
     def _recorded_truth(self, dtype: torch.dtype) -> Tensor | str:
         """The float64 snapshot of this same case: its file name with the dtype id swapped."""

@@ -1,8 +1,8 @@
-"""How a received tensor is judged against a recorded one: bit for bit, or within the dtype's tolerance.
+"""How a received tensor is judged against a recorded one: bit for bit, or within SPEC §5's budget.
 
 ``Exact`` is the mode for regenerating and reviewing (the reference on the CPU that recorded the
-snapshots). ``WithinTolerance`` and ``AsCloseAsReference`` compare another device or another
-implementation with the SPEC §5 rules of ``harness.assertions``, which give the failure message:
+snapshots). ``WithinTolerance`` and ``WithinBudget`` compare another device or another
+implementation with the SPEC §5 rules of ``harness``, which give the failure message:
 the law, the worst index with both values, and the max abs/rel errors, never a wall of numbers.
 """
 
@@ -14,9 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from harness.assertions import Tolerance, assert_as_close_as_reference, assert_law, tolerance
-
-LOW_PRECISION = (torch.float16, torch.bfloat16)
+from harness.assertions import Tolerance, assert_law, tolerance
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -60,31 +58,29 @@ class Exact:
 
 @dataclass(frozen=True)
 class WithinTolerance:
-    """float64/float32: within ``tol`` (default: the dtype's SPEC §5 tolerance) of the recorded reference."""
+    """float64: within float64's own SPEC §5 tolerance of the recording (full fidelity)."""
 
-    tol: Tolerance | None = None
-
-    @property
-    def description(self) -> str:
-        return "tolerance: SPEC §5 default of the dtype" if self.tol is None else f"tolerance: {self.tol.reason}"
+    description = "tolerance: SPEC §5 default of the dtype"
 
     def failure(self, received: Tensor, recorded: Tensor, law: str) -> str | None:
         if problem := layout_problem(received, recorded):
             return f"law broken: {law}\n  {problem}"
-        return _failure(lambda: assert_law(received, recorded, law, tol=self.tol or tolerance(recorded.dtype)))
+        return _failure(lambda: assert_law(received, recorded, law, tol=tolerance(recorded.dtype)))
 
 
 @dataclass(frozen=True)
-class AsCloseAsReference:
-    """float16/bfloat16: no further from the recorded float64 truth than twice the reference's recorded error.
+class WithinBudget:
+    """float32/float16/bfloat16: within SPEC §5's budget (``harness/budget.py``) of the recorded float64 truth.
 
     ``truth`` loads the float64 snapshot of the same case (the inputs are exact in every dtype, see
-    ``golden.inputs``); it returns a message instead of a tensor when that snapshot cannot be read.
+    ``golden.inputs``), or returns a message when that snapshot cannot be read; ``budget`` measures
+    the naive computation's error on the case's inputs against that truth.
     """
 
     truth: Callable[[], Tensor | str]
+    budget: Callable[[Tensor], Tolerance]
 
-    description = "tolerance: against the recorded float64 truth, relative to the reference's own error"
+    description = "tolerance: SPEC §5 budget against the recorded float64 truth"
 
     def failure(self, received: Tensor, recorded: Tensor, law: str) -> str | None:
         if problem := layout_problem(received, recorded):
@@ -92,6 +88,5 @@ class AsCloseAsReference:
         truth = self.truth()
         if isinstance(truth, str):
             return f"cannot judge {law}: {truth}"
-        return _failure(
-            lambda: assert_as_close_as_reference(received, truth, recorded, law + " (against the float64 truth)")
-        )
+        tol = self.budget(truth)
+        return _failure(lambda: assert_law(received, truth, law + " (against the float64 truth)", tol=tol))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from golden.inputs import activations
-from golden.judges import AsCloseAsReference, Exact, WithinTolerance
+from golden.judges import Exact, WithinBudget, WithinTolerance
 from golden.tensor_snapshot import (
     Received,
     SnapshotFormatError,
@@ -14,6 +14,7 @@ from golden.tensor_snapshot import (
     deserialize_tensor,
     serialize_tensor,
 )
+from harness.budget import budget
 from harness.inputs import on_shared_grid, uniform
 
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -98,18 +99,18 @@ def test_tolerance_requires_the_recorded_dtype_and_shape():
     assert "shape (3, 2), recorded (2, 3)" in _judge(torch.zeros(3, 2), recorded, WithinTolerance())
 
 
-def test_low_precision_is_judged_against_float64_truth():
-    """A float16 output as far from the truth as the reference's own passes; one with a real error fails."""
+def test_low_precision_is_judged_against_float64_truth_within_the_naive_budget():
+    """A float16 output as far from the truth as the naive computation passes; one with a real error fails."""
     truth = torch.linspace(-3, 3, 101, dtype=torch.float64).exp()
-    reference = truth.to(torch.float16)
-    judge = AsCloseAsReference(lambda: truth)
-    assert _judge(reference.clone(), reference, judge) is None
-    wrong = reference.clone()
+    naive = truth.to(torch.float16)
+    judge = WithinBudget(lambda: truth, lambda truth: budget(torch.exp, {"input": truth.log()}, torch.float16, truth))
+    assert _judge(naive.clone(), naive, judge) is None
+    wrong = naive.clone()
     wrong[50] *= 1.1
-    message = _judge(wrong, reference, judge)
-    assert "worst element (50,)" in message and "reference's own torch.float16 error" in message
-    missing = AsCloseAsReference(lambda: "the float64 truth x is missing")
-    assert "the float64 truth x is missing" in _judge(reference, reference, missing)
+    message = _judge(wrong, naive, judge)
+    assert "worst element (50,)" in message and "naive computation's error" in message
+    missing = WithinBudget(lambda: "the float64 truth x is missing", judge.budget)
+    assert "the float64 truth x is missing" in _judge(naive, naive, missing)
 
 
 def test_a_problem_never_matches():

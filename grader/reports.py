@@ -148,7 +148,8 @@ def to_markdown(report: GradeReport) -> str:
         counts = f"{p.passed} / {p.failed} / {p.not_implemented}"
         lines.append(f"| {p.title} | {p.points:g} / {p.max_points:g} | {p.status} | {counts} | {len(p.findings)} |")
     if report.unloadable:
-        lines += ["", f"**Nothing could be graded:** {report.unloadable}"]
+        first, _, rest = report.unloadable.partition("\n")
+        lines += ["", f"**Nothing could be graded:** {first}"] + (["", "```text", rest.strip(), "```"] if rest else [])
     for problem in report.problems:
         if (problem.failures or problem.not_verified or problem.findings) and not report.unloadable:
             lines += [

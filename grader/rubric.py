@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from harness.protocol import PROBLEMS, SCORED
+from harness.protocol import FINDING_KINDS, PROBLEMS, SCORED
 
 RUBRICS = Path(__file__).with_name("rubrics")
 DEFAULT_RUBRIC = RUBRICS / "default.toml"
@@ -108,6 +108,9 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
 def _scores(path: Path, kinds: object) -> tuple[str, ...]:
     if not isinstance(kinds, list) or not kinds or not all(isinstance(kind, str) for kind in kinds):
         raise RubricError(f'{path}: settings.scores must be a non-empty list of check kinds, e.g. ["scored"]')
+    unknown = sorted(set(kinds) - {SCORED, *FINDING_KINDS})
+    if unknown:
+        raise RubricError(f"{path}: settings.scores names unknown kind(s) {unknown}; known: {[SCORED, *FINDING_KINDS]}")
     return tuple(kinds)
 
 

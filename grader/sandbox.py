@@ -182,7 +182,10 @@ class Sandbox:
         kind, value = self._receive(self.limits.startup_seconds, "starting")
         if kind == "import_error":
             self._kill()
-            raise SubmissionUnloadable(f"importing {relative} failed: {value['type']}: {value['message']}")
+            # One environment problem, with the traceback a student needs to find the import that failed.
+            raise SubmissionUnloadable(
+                f"importing {relative} failed: {value['type']}: {value['message']}\n\n{value.get('traceback', '')}"
+            )
         if kind != "ready" or not isinstance(value, dict) or not isinstance(value.get("functions"), list):
             self._kill()
             raise SubmissionCrashed(f"the worker answered {kind!r} instead of ready")

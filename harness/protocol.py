@@ -28,6 +28,18 @@ Sample = tuple[tuple, dict]
 # handout demands in words (RMSNorm upcasts and returns the input's dtype). A check in another dtype is a finding.
 SCORED_DTYPES = ("float32",)
 SCORED = "scored"
+# Every kind of finding, with what it means for the reader of a report. A check in a dtype its adapter does not
+# score is a finding of that dtype's kind; other kinds are declared with ``@pytest.mark.finding(kind)``.
+FINDING_KINDS = {
+    "float64": "float64 values at float64's own accuracy; the course allows float32 internals on float64 input",
+    "float16": "float16 outputs: the input's dtype, within the budget of native float16 arithmetic",
+    "bfloat16": "bfloat16 outputs: the input's dtype, within the budget of native bfloat16 arithmetic",
+    "positions-broadcast": "token_positions with only some of the input's leading dims, broadcast right-aligned",
+    "rank": "inputs of a rank the course does not annotate, e.g. a (seq, d_model) input to the block",
+    # A problem's points follow its own adapter's outputs (SPEC §5): a part adapter that differs from how the
+    # composite uses it (run_rmsnorm loading its weights differently) costs the part its points, not the composite.
+    "composition": "the composite equals the composition of the submission's own part adapters",
+}
 
 
 @dataclass(frozen=True)

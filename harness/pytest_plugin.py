@@ -17,7 +17,7 @@ import torch
 
 from harness import hookspecs
 from harness.implementation import ENV_VAR, REFERENCE_MODULE, load_adapters
-from harness.protocol import ADAPTERS, SCORED
+from harness.protocol import ADAPTERS, FINDING_KINDS, SCORED
 
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
 
@@ -140,7 +140,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         undeclared = [name for name in declared_adapters(item) if name not in ADAPTERS]
         if undeclared:
             raise pytest.UsageError(f"{item.nodeid}: adapters marker names {undeclared}, not in harness/protocol.py")
-        item.user_properties.append(("check", check_kind(item)))
+        kind = check_kind(item)
+        if kind != SCORED and kind not in FINDING_KINDS:
+            raise pytest.UsageError(f"{item.nodeid}: finding kind {kind!r} is not in harness/protocol.py FINDING_KINDS")
+        item.user_properties.append(("check", kind))
         name = _dtype_of(item)
         (drop if name in DTYPE_NAMES and name not in wanted else keep).append(item)
     if drop:

@@ -328,7 +328,6 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         arguments,
         dtype=dtype,
         device=device,
-        composite=True,
     )
 
 
@@ -360,7 +359,6 @@ def test_agrees_with_reference_with_rope(implementation, device, dtype, data):
         arguments,
         dtype=dtype,
         device=device,
-        composite=True,
     )
 
 

@@ -65,6 +65,18 @@ def test_scale_invariance(implementation, device, dtype, data, c, eps):
     )
 
 
+# What a failure of ``test_extreme_magnitudes`` means, in the report a student reads.
+WHY_EXTREME = {
+    torch.float64: "squares of c·x leave float32's range: the mark of float32 internals (x.to(torch.float32)), "
+    "which SPEC §5 allows on float64 input, so this is a finding that costs no points under the course rubric",
+    torch.float32: "c·x and its squares stay inside float32's range: any correct float32 computation holds this",
+    torch.float16: "squares of c·x leave float16's range: compute the mean of squares in float32 (the handout's "
+    "x.to(torch.float32)) and cast the output back to float16",
+    torch.bfloat16: "a mean of squares summed in bfloat16 keeps 8 bits: compute it in float32 (the handout's "
+    "x.to(torch.float32)) and cast the output back to bfloat16",
+}
+
+
 @pytest.mark.parametrize("dtype", ALL_FLOATS)
 @given(data=st.data(), eps=EPSILONS, huge=st.booleans())
 def test_extreme_magnitudes(implementation, device, dtype, data, eps, huge):
@@ -82,9 +94,8 @@ def test_extreme_magnitudes(implementation, device, dtype, data, eps, huge):
     inputs = {"x": scaled, "gain": gain, "eps": eps * c * c, "c": c}
     out = rmsnorm(d_model, eps * c * c, gain, scaled)
     assert_tensor(out, "RMSNorm keeps the input's dtype", shape=x.shape, dtype=dtype, inputs=inputs)
-    assert_law(
-        out, rmsnorm(d_model, eps, gain, x), f"RMSNorm(c·x; eps·c²) == RMSNorm(x; eps) for c={c:g}", inputs=inputs
-    )
+    law = f"RMSNorm(c·x; eps·c²) == RMSNorm(x; eps) for c={c:g} ({WHY_EXTREME[dtype]})"
+    assert_law(out, rmsnorm(d_model, eps, gain, x), law, inputs=inputs)
 
 
 @pytest.mark.parametrize("dtype", ALL_FLOATS)

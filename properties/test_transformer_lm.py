@@ -158,6 +158,7 @@ def test_silenced_blocks_leave_head_of_final_norm_of_embedding(implementation, d
 
 
 @pytest.mark.adapters("run_transformer_lm", "run_embedding", "run_transformer_block", "run_rmsnorm", "run_linear")
+@pytest.mark.finding("composition")
 @pytest.mark.parametrize("dtype", WIDE_FLOATS)
 @given(data=st.data())
 def test_lm_is_embedding_then_blocks_then_final_norm_then_head(implementation, device, dtype, data):
@@ -226,7 +227,6 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         arguments,
         dtype=dtype,
         device=device,
-        composite=True,
     )
 
 

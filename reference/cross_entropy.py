@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import torch
 from jaxtyping import Float
 from torch import Tensor
 
 from reference.checks import Int32Or64, require_index_range, shape_checked
+from reference.precision import widened
 
 
 @shape_checked
@@ -17,7 +17,7 @@ def cross_entropy(logits: Float[Tensor, "*batch vocab"], targets: Int32Or64[Tens
     finite; the sum is taken in float32 or wider.
     """
     require_index_range("cross_entropy", "targets", targets, logits.shape[-1], "the vocabulary size")
-    compute = torch.promote_types(logits.dtype, torch.float32)
+    compute = widened(logits.dtype)
     wide = logits.to(compute)
     maximum = wide.amax(dim=-1, keepdim=True)
     log_normaliser = maximum.squeeze(-1) + (wide - maximum).exp().sum(dim=-1).log()

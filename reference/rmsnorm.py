@@ -7,6 +7,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from reference.checks import require_feature_size, shape_checked
+from reference.precision import required_upcast
 
 
 @shape_checked
@@ -15,7 +16,7 @@ def rmsnorm(
 ) -> Float[Tensor, "... d_model"]:
     # Squares of float16/bfloat16 activations overflow or lose the mean, so
     # widen to at least float32; float64 stays float64.
-    compute = torch.promote_types(x.dtype, torch.float32)
+    compute = required_upcast(x.dtype)
     x_wide = x.to(compute)
     inv_rms = torch.rsqrt(x_wide.pow(2).mean(dim=-1, keepdim=True) + eps)
     return (x_wide * inv_rms * weight.to(compute)).to(x.dtype)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from reference.checks import Int32Or64, require_feature_size, require_index_range, shape_checked
 from reference.config import ROPE_LAYOUTS, RopeLayout
+from reference.precision import angle_dtype
 
 
 def _require_even(where: str, d_k: int) -> None:
@@ -31,13 +32,16 @@ def _require_even(where: str, d_k: int) -> None:
 def rope_angles(
     token_positions: Int32Or64[Tensor, "*batch seq"], d_k: int, theta: float
 ) -> Float[Tensor, "*batch seq half_d"]:
-    """Angles ``p · Θ^(-2k/d_k)`` in float64, so long contexts keep their precision in every dtype."""
+    """Angles ``p · Θ^(-2k/d_k)`` in float64, so long contexts keep their precision in every dtype.
+
+    Under ``reference.precision.working_precision()`` they are float32, the least SPEC §5 allows.
+    """
     _require_even("rope_angles", d_k)
     if not theta > 0:
         raise ValueError(f"rope_angles: theta must be > 0, got {theta!r}")
-    exponents = torch.arange(0, d_k, 2, dtype=torch.float64, device=token_positions.device) / d_k
+    exponents = torch.arange(0, d_k, 2, dtype=angle_dtype(), device=token_positions.device) / d_k
     inverse_frequencies = float(theta) ** -exponents
-    return token_positions.to(torch.float64)[..., None] * inverse_frequencies
+    return token_positions.to(angle_dtype())[..., None] * inverse_frequencies
 
 
 @shape_checked
@@ -71,7 +75,7 @@ _APPLY = {"interleaved": apply_rope_interleaved, "half": apply_rope_half}
 def _rotate(x: Tensor, angles: Tensor, layout: RopeLayout) -> Tensor:
     if layout not in _APPLY:
         raise ValueError(f"RoPE layout must be one of {ROPE_LAYOUTS}, got {layout!r}")
-    # cos/sin of float64 angles, rounded once to the input's dtype.
+    # cos/sin of the wide angles, rounded once to the input's dtype.
     return _APPLY[layout](x, angles.cos().to(x.dtype), angles.sin().to(x.dtype))
 
 

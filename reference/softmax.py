@@ -7,6 +7,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from reference.checks import shape_checked
+from reference.precision import widened
 
 
 @shape_checked
@@ -16,7 +17,7 @@ def softmax(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
     Subtracting the maximum keeps ``exp`` finite for inputs like ``x + 1000``;
     ``-inf`` entries get probability exactly 0.
     """
-    compute = torch.promote_types(x.dtype, torch.float32)
+    compute = widened(x.dtype)
     x_wide = x.to(compute)
     shifted = x_wide - x_wide.amax(dim=dim, keepdim=True)
     exps = shifted.exp()

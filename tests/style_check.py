@@ -1,6 +1,6 @@
-"""Run one adapters file of the catalog (``correct/``, ``styles/``) over ``style_truth.cases()`` in every dtype.
+"""Run one adapters file of the catalog (``correct/``) over ``style_truth.cases()`` in every dtype.
 
-``python tests/style_check.py catalog/styles/X_adapters.py`` prints, per adapter and dtype, the worst error
+``python tests/style_check.py catalog/correct/X_adapters.py`` prints, per adapter and dtype, the worst error
 relative to the truth's largest magnitude (in units of that dtype's epsilon) and every contract breach
 (wrong type/shape/dtype, an input modified, an error past the budget). Imported by
 ``tests/test_styles_are_correct.py``.

@@ -23,6 +23,7 @@ from grader.reports import FORMATS, to_gradescope, to_json, to_junit, to_markdow
 from grader.rubric import DEFAULT_RUBRIC, RUBRICS, RubricError, load_rubric
 from grader.scoring import grade
 from grader.suite_run import CheckOutcome, SuiteRun, parse_record
+from harness.protocol import FINDING_KINDS, SCORED
 from tests import seccomp_no_namespaces
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +84,7 @@ def test_default_rubric_carries_the_spec_point_weights() -> None:
         ("[problems.silu]\npoints = 1\n", r"problems has unknown key\(s\) \['silu'\]; known: \[.*'swiglu'"),
         ("[settings]\nsuite = ['a']\n[problems.rope]\npoints = 1\n", r"settings has unknown key"),
         ("[settings]\n", r"no \[problems\.\*\] tables"),
+        ("[settings]\nscores = ['scored', 'float65']\n[problems.rope]\n", r"unknown kind\(s\) \['float65'\]"),
         ("points = [", r"rubric\.toml"),
     ],
 )
@@ -167,7 +169,7 @@ def test_a_failed_finding_check_is_reported_but_costs_points_only_where_the_rubr
 
 def test_the_library_rubric_scores_every_kind_of_check_for_every_problem() -> None:
     library = load_rubric(RUBRICS / "library.toml")
-    assert set(library.scores) == {"scored", "float64", "float16", "bfloat16"}
+    assert set(library.scores) == {SCORED, *FINDING_KINDS}
     assert {p.name for p in library.problems} == {p.name for p in load_rubric(DEFAULT_RUBRIC).problems}
 
 
@@ -310,6 +312,9 @@ def test_an_unimportable_submission_is_reported_not_crashed(tmp_path: Path, smal
     submission = _write(tmp_path / "adapters.py", "import a_package_nobody_installed\n")
     report = grade_submission(submission, small_rubric, "cpu")
     assert report.score == 0 and "No module named 'a_package_nobody_installed'" in report.unloadable
+    assert 'adapters.py", line 1, in <module>' in report.unloadable, "the import traceback, to find the line"
+    markdown = to_markdown(report)
+    assert markdown.count("Nothing could be graded") == 1 and "```text\nTraceback" in markdown
 
 
 def test_batch_mode_grades_everything_and_writes_a_gradebook(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from catalog.runner.settings import (
     SPARED,
 )
 from harness.protocol import SCORED
-from harness.pytest_plugin import declared_adapters
+from harness.pytest_plugin import check_kind, declared_adapters
 
 
 def _plugin_implementations() -> list[dict[str, Any]]:
@@ -84,9 +84,24 @@ def can_observe(declared: tuple[str, ...], overridden: Iterable[str]) -> bool:
     return not declared or bool(set(declared) & set(overridden))
 
 
+def _relevant(item, overridden: dict[str, list[str]], correct: set[str]) -> bool:
+    """Whether this (test, entry) pair can change the entry's verdict.
+
+    A bug or finding is judged only by tests that reach an adapter it overrides; a correct implementation only
+    by scored checks (its findings cost nothing, and shrinking their failures would dominate the run).
+    """
+    callspec = getattr(item, "callspec", None)
+    names = [part for part in (callspec.id.split("-") if callspec else []) if part.startswith(IMPL_PREFIX)]
+    if not names:
+        return True
+    if names[0] in correct:
+        return check_kind(item) == SCORED
+    return names[0] not in overridden or can_observe(declared_adapters(item), overridden[names[0]])
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """Deselect (test, bug) pairs where the test reaches adapters, none of which the bug overrides;
-    run the differential module last."""
+    """Deselect (test, entry) pairs that cannot change the entry's verdict (``_relevant``); run the
+    differential module last."""
     implementations = _plugin_implementations()
     if not implementations:
         return
@@ -95,18 +110,13 @@ def pytest_collection_modifyitems(config, items) -> None:
         for implementation in implementations
         if implementation.get("adapters")
     }
-    if overridden:
-        keep, drop = [], []
-        for item in items:
-            callspec = getattr(item, "callspec", None)
-            names = [part for part in (callspec.id.split("-") if callspec else []) if part in overridden]
-            if not names:
-                keep.append(item)
-                continue
-            (keep if can_observe(declared_adapters(item), overridden[names[0]]) else drop).append(item)
-        if drop:
-            config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    correct = {IMPL_PREFIX + name for name, kind in _kinds().items() if kind == "correct"}
+    keep, drop = [], []
+    for item in items:
+        (keep if _relevant(item, overridden, correct) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+    items[:] = keep
     # Named laws before the catch-all differential tests: with --kills they are the killers listed.
     # Also with --full, where nothing is deselected (no ``adapters`` lists) but bugs are still spared.
     items.sort(key=lambda item: getattr(item, "originalname", item.name).startswith(LAST_TESTS))
