@@ -20,6 +20,7 @@ from grader import box
 from grader.cli import grade_submission
 from grader.reports import replace_atomically, to_gradescope
 from grader.rubric import load_rubric
+from grader.sandbox import IsolationUnavailable, choose_isolation
 from grader.scoring import GradeReport, not_yet_verified, ungradable
 from grader.staging import MAX_BYTES, MAX_FILES
 
@@ -97,15 +98,13 @@ def write_results(report: GradeReport, path: Path) -> None:
 
 
 def choose_level() -> tuple[box.Level | None, str]:
-    """The strongest box this container allows, and one line saying why it is not stronger.
-
-    Unlike ``python -m grader``'s ``auto``, ``uid`` is accepted here: Docker's default seccomp profile (Gradescope's
-    containers) refuses namespaces, and staff chose this platform knowing it; every report names the level.
-    """
-    probe = box.probe()
-    if probe.best is box.Level.NONE:
-        return None, "; ".join(probe.refused.values())
-    return probe.best, probe.refused.get(box.Level.NAMESPACES, "")
+    """The strongest box this container allows (``--isolation strongest``: Docker's default seccomp profile, which
+    Gradescope's containers run under, refuses namespaces, so ``uid``), and one line saying why it is not stronger."""
+    try:
+        level = choose_isolation("strongest")
+    except IsolationUnavailable as error:
+        return None, str(error)
+    return level, box.probe().refused.get(box.Level.NAMESPACES, "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     uploaded = options.root / "submission"
     write_results(not_yet_verified(rubric, str(uploaded), "cpu"), results)
 
-    level, weaker_because = choose_level()
+    level, why = choose_level()
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
         try:
             submission = find_submission(uploaded, Path(scratch))
@@ -127,10 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if level is None:
                 # The staff's problem, not the student's: no code runs unboxed, and the log says why.
-                reason = f"the grader cannot isolate code in this container: {weaker_because}"
-                report = ungradable(rubric, submission.name, "cpu", reason)
+                report = ungradable(rubric, submission.name, "cpu", why)
             else:
-                print(f"grading {submission} at isolation {level.value}", weaker_because)
+                print(f"grading {submission} at isolation {level.value}", why)
                 report = grade_submission(submission, rubric, "cpu", processes=os.cpu_count() or 1, isolation=level)
     write_results(report, results)
     print(f"{report.submission}: {report.score:g} / {report.max_score:g} in {report.seconds:.1f} s")

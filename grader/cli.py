@@ -145,8 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ISOLATION_CHOICES,
         default="auto",
         help="the operating-system box submissions run in: auto (namespaces where the OS allows them, else a "
-        "refusal saying why), namespaces, uid (weaker: a separate unprivileged uid only; see the README for what it "
-        "does not stop), none (no isolation: trusted code only)",
+        "refusal saying why), strongest (namespaces where allowed, else uid: for containers and CI runners), "
+        "namespaces, uid (weaker: a separate unprivileged uid only; see the README for what it does not stop), "
+        "none (no isolation: trusted code only)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("reports"), help="where reports are written (default ./reports)"
@@ -193,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"python -m grader: {error}\n")
     if isolation is box.Level.NONE:
         console.print("[yellow]--isolation none: the submission runs with no boundary; only for code you trust[/]")
+    if isolation is not box.Level.NAMESPACES and options.isolation == "strongest":
+        console.print(
+            f"[yellow]--isolation strongest is {isolation.value} here: {box.probe().refused[box.Level.NAMESPACES]}[/]"
+        )
     jobs = max(1, options.jobs) if options.batch else 1
     if options.processes is not None and options.processes < 1:
         parser.error("--processes must be at least 1")
