@@ -8,4 +8,7 @@ How one submission goes from the command line to its score:
    a sandboxed worker (``wire.py`` messages), each verdict comes back on a record pipe the worker never holds.
 4. ``scoring.grade`` counts each check toward its adapter's problem (``harness/protocol.py``) and scores them.
 5. ``diagnosis.likely_bugs`` names catalog bugs the failed adapters reproduce; ``reports.py`` writes every format.
+
+Around it: ``gradebook.py`` records a ``--batch`` as it goes (a rerun resumes); ``bundle.py`` builds the Gradescope
+autograder zip, whose ``run_autograder`` (``gradescope/``) runs ``autograder.py`` once per submission.
 """

@@ -1,4 +1,4 @@
-"""The grader's command line: ``python -m grader SUBMISSION [...]``.
+"""The grader's command line: ``python -m grader SUBMISSION [...]``, and ``python -m grader bundle ...``.
 
 A submission is a course repository root (``tests/adapters.py``) or an
 adapters file. It never runs in this process: the property and golden suites
@@ -6,15 +6,14 @@ run in a pytest child against a sandboxed worker (``grader.sandbox``), and this
 process scores the outcomes by rubric, names likely bugs, and writes reports.
 
 ``--batch DIR`` grades every submission in DIR (sub-directories and ``.py``
-files) with ``--jobs`` parallel workers and writes a gradebook; one broken
-submission never stops the batch.
+files) with ``--jobs`` parallel workers and writes a gradebook (``grader/gradebook.py``)
+as each one finishes; one broken submission never stops the batch, and a rerun
+into the same ``--out`` grades only what is not in the gradebook unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import shutil
 import sys
@@ -26,8 +25,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from grader import box
+from grader import box, bundle
 from grader.diagnosis import likely_bugs
+from grader.gradebook import CSV_NAME, JSON_NAME, Entry, Gradebook, content_sha256
 from grader.reports import FORMATS, render_terminal, write_reports
 from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricError, load_rubric
 from grader.sandbox import ISOLATION_CHOICES, IsolationUnavailable, Limits, Sandbox, SubmissionError, choose_isolation
@@ -126,31 +126,12 @@ def _submissions_in(directory: Path) -> list[Path]:
     )
 
 
-def _write_gradebook(reports: list[GradeReport], out: Path, rubric: Rubric) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "gradebook.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["submission", "score", "max_score", *(p.name for p in rubric.problems), "isolation", "error"])
-        for report in reports:
-            points = [f"{p.points:g}" for p in report.problems]
-            error = report.unloadable or report.suite_problem or ""
-            row = [report.submission, f"{report.score:g}", f"{report.max_score:g}", *points, report.isolation, error]
-            writer.writerow(row)
-    summary = [
-        {
-            "submission": r.submission,
-            "score": r.score,
-            "max_score": r.max_score,
-            "isolation": r.isolation,
-            "error": r.unloadable or r.suite_problem,
-        }
-        for r in reports
-    ]
-    (out / "gradebook.json").write_text(json.dumps(summary, indent=2))
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m grader", description="Grade student submissions.")
+    parser = argparse.ArgumentParser(
+        prog="python -m grader",
+        description="Grade student submissions. `python -m grader bundle gradescope --rubric PATH` builds a "
+        "Gradescope autograder zip instead (grader/bundle.py).",
+    )
     parser.add_argument(
         "submission", type=Path, help="a course repository root, an adapters file, or with --batch a directory of them"
     )
@@ -164,8 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ISOLATION_CHOICES,
         default="auto",
         help="the operating-system box submissions run in: auto (namespaces where the OS allows them, else a "
-        "refusal saying why), namespaces, uid (weaker: a separate unprivileged uid only; see the README for what it "
-        "does not stop), none (no isolation: trusted code only)",
+        "refusal saying why), strongest (namespaces where allowed, else uid: for containers and CI runners), "
+        "namespaces, uid (weaker: a separate unprivileged uid only; see the README for what it does not stop), "
+        "none (no isolation: trusted code only)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("reports"), help="where reports are written (default ./reports)"
@@ -188,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # A subcommand ahead of the positional SUBMISSION (``./bundle`` grades a folder of that name).
+    if argv[:1] == ["bundle"]:
+        return bundle.main(argv[1:])
     parser = build_parser()
     options = parser.parse_args(argv)
     console = Console(stderr=False)
@@ -208,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"python -m grader: {error}\n")
     if isolation is box.Level.NONE:
         console.print("[yellow]--isolation none: the submission runs with no boundary; only for code you trust[/]")
+    if isolation is not box.Level.NAMESPACES and options.isolation == "strongest":
+        console.print(
+            f"[yellow]--isolation strongest is {isolation.value} here: {box.probe().refused[box.Level.NAMESPACES]}[/]"
+        )
     jobs = max(1, options.jobs) if options.batch else 1
     if options.processes is not None and options.processes < 1:
         parser.error("--processes must be at least 1")
@@ -227,13 +217,22 @@ def main(argv: list[str] | None = None) -> int:
     submissions = _submissions_in(options.submission)
     if not submissions:
         parser.error(f"{options.submission} holds no submissions (directories with tests/adapters.py, or .py files)")
-    reports: list[GradeReport] = []
+    book = Gradebook(options.out, rubric, options.rubric)
+    book.keep_only({s.name for s in submissions})
+    hashes = {s: content_sha256(s) for s in submissions}
+    done = [s for s in submissions if book.finished(s.name, hashes[s])]
+    if done:
+        console.print(
+            f"resuming {options.out / JSON_NAME}: {len(done)} of {len(submissions)} submissions already graded with "
+            f"the same content and rubric are not graded again ({', '.join(s.name for s in done[:5])}"
+            f"{', ...' if len(done) > 5 else ''}); a fresh --out grades everything"
+        )
+    todo = [s for s in submissions if s not in done]
     with Progress(*columns, console=console, disable=options.quiet) as progress:
-        overall = progress.add_task("grading", total=len(submissions))
+        overall = progress.add_task("grading", total=len(todo))
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
-                pool.submit(grade_submission, s, rubric, options.device, None, processes, isolation): s
-                for s in submissions
+                pool.submit(grade_submission, s, rubric, options.device, None, processes, isolation): s for s in todo
             }
             for future in as_completed(futures):
                 submission = futures[future]
@@ -242,18 +241,17 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as error:  # the grader's own failure on one submission must not stop the batch
                     report = ungradable(rubric, str(submission), options.device, f"grader error: {error!r}")
                     report.isolation = isolation.value
-                reports.append(report)
                 write_reports(report, options.out / submission.stem, formats)
+                book.record(report, submission.name, hashes[submission])  # now: an interruption keeps it
                 progress.console.print(f"{submission.name}: {report.score:g} / {report.max_score:g}")
                 progress.advance(overall)
-    reports.sort(key=lambda r: r.submission)
-    _write_gradebook(reports, options.out, rubric)
-    console.print(f"gradebook: {options.out / 'gradebook.csv'}, {options.out / 'gradebook.json'}")
-    return exit_status_for(options.fail_under, reports)
+    book.write()
+    console.print(f"gradebook: {options.out / CSV_NAME}, {options.out / JSON_NAME}")
+    return exit_status_for(options.fail_under, list(book.entries.values()))
 
 
-def exit_status_for(threshold: float | None, reports: list[GradeReport]) -> int:
-    return int(threshold is not None and any(report.score < threshold for report in reports))
+def exit_status_for(threshold: float | None, graded: list[GradeReport] | list[Entry]) -> int:
+    return int(threshold is not None and any(report.score < threshold for report in graded))
 
 
 if __name__ == "__main__":

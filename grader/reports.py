@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -42,6 +44,8 @@ def _explanation(problem: ProblemResult, checks: int = 3, lines: int = 8) -> str
         parts.append("Not attempted: the adapter raises NotImplementedError or is missing.")
     if problem.status == "incomplete":
         parts.append("Incomplete: some of this problem's adapters are not implemented.")
+    if problem.status == "not verified" and not problem.not_verified:
+        parts.append("Not verified: grading had not reached this problem when this report was written.")
     if problem.not_verified:
         shown = ", ".join(problem.not_verified[:checks]) + (" ..." if len(problem.not_verified) > checks else "")
         parts.append(f"Not verified: {len(problem.not_verified)} check(s) never reported (the run stopped): {shown}")
@@ -126,12 +130,14 @@ def to_gradescope(report: GradeReport) -> str:
             "score": problem.points,
             "max_score": problem.max_points,
             "status": "passed" if problem.status == "passed" else "failed",
-            "output": _problem_text(problem) or "All checks passed.",
+            "output": _problem_text(problem)
+            or ("All checks passed." if problem.status == "passed" else problem.status),
             "visibility": "visible",
         }
         for problem in report.problems
     ]
     output = _isolation(report) + (f"\nNothing could be graded: {report.unloadable}" if report.unloadable else "")
+    output += f"\nThe check run itself had a problem: {report.suite_problem}" if report.suite_problem else ""
     return json.dumps({"score": report.score, "output": output, "tests": tests}, indent=2)
 
 
@@ -172,12 +178,24 @@ _WRITERS = {
 }
 
 
+def replace_atomically(path: Path, text: str) -> None:
+    """Write ``path`` in one step: a reader (a platform after a timeout, a resumed batch) sees the old file or the
+    new one, never half of one. The file is 0644: readable by staff tools, writable only by its owner."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(handle, "w") as written:
+        written.write(text)
+        written.flush()
+        os.fsync(written.fileno())
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, path)
+
+
 def write_reports(report: GradeReport, directory: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name in formats:
         filename, render = _WRITERS[name]
         path = directory / filename
-        path.write_text(render(report))
+        replace_atomically(path, render(report))
         written.append(path)
     return written

@@ -92,17 +92,19 @@ class IsolationUnavailable(SubmissionError, ImplementationError):
     """The box could not be set up on this machine: the grader's problem, reported, never the student's."""
 
 
-ISOLATION_CHOICES = ("auto", *(level.value for level in box.Level))
+ISOLATION_CHOICES = ("auto", "strongest", *(level.value for level in box.Level))
 
 
 def choose_isolation(requested: str) -> box.Level:
     """The level to grade at: ``auto`` is ``namespaces`` where this OS allows them, and otherwise a refusal that
-    says why in one line and names the weaker level a user may choose explicitly (never chosen silently)."""
-    if requested != "auto":
+    says why in one line and names the weaker level a user may choose explicitly (never chosen silently).
+    ``strongest`` is that choice made in advance, for platforms known to refuse namespaces (Gradescope's and
+    other Docker containers): ``namespaces`` where allowed, else ``uid``; never ``none``. Reports name the level."""
+    if requested not in ("auto", "strongest"):
         return box.Level(requested)
     probe = box.probe()
-    if probe.best is box.Level.NAMESPACES:
-        return box.Level.NAMESPACES
+    if probe.best is box.Level.NAMESPACES or (requested == "strongest" and probe.best is box.Level.UID):
+        return probe.best
     reason = probe.refused.get(box.Level.NAMESPACES, "namespaces unavailable")
     weaker = "--isolation uid (a separate unprivileged uid, no namespaces; README: what it does not stop)"
     if box.Level.UID in probe.refused:

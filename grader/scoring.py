@@ -134,3 +134,11 @@ def ungradable(rubric: Rubric, submission: str, device: str, reason: str) -> Gra
         for p in rubric.problems
     ]
     return GradeReport(submission, device, rubric.source, 0.0, rubric.total_points, problems, unloadable=reason)
+
+
+def not_yet_verified(rubric: Rubric, submission: str, device: str) -> GradeReport:
+    """The report before any check ran: every problem "not verified" at 0, what a platform shows if grading never
+    ends (a results file written first, so a timeout leaves this, never a missing or half-written file)."""
+    problems = [ProblemResult(p.name, p.title, 0.0, p.points, "not verified", 0, 0, 0) for p in rubric.problems]
+    reason = "grading did not finish: a problem not yet verified scores 0 (the run was stopped or is still going)"
+    return GradeReport(submission, device, rubric.source, 0.0, rubric.total_points, problems, suite_problem=reason)

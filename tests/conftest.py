@@ -38,6 +38,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "zoo: grades a hostile submission of tests/hostile (slow; deselect with -m 'not zoo')"
     )
+    config.addinivalue_line(
+        "markers",
+        "heavy: grades a submission with the full default rubric, about a minute on two cores (deselect with "
+        "-m 'not heavy')",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -350,8 +350,10 @@ TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "grade-on-push.ym
 
 def test_the_ci_template_calls_the_grader_with_options_it_has() -> None:
     """The workflow template's grade command parses, and the summary step reads a file the grader writes."""
-    lines = [line.strip().removeprefix("run:").strip() for line in TEMPLATE.read_text().splitlines()]
-    commands = [shlex.split(line) for line in lines if line.startswith("python -m grader")]
+    lines = [
+        line.strip().removeprefix("run:").strip() for line in TEMPLATE.read_text().replace("\\\n", " ").splitlines()
+    ]
+    commands = [shlex.split(line) for line in lines if " -m grader " in line and not line.startswith("#")]
     assert commands, "the template no longer runs python -m grader"
     for command in commands:
         options = build_parser().parse_args(command[command.index("grader") + 1 :])
@@ -388,7 +390,8 @@ def test_where_namespaces_are_refused_the_grader_says_why_and_grades_only_at_the
     tmp_path: Path,
 ) -> None:
     """A container whose seccomp profile forbids namespaces (simulated): no silent downgrade, one line saying why;
-    ``--isolation uid`` grades there, and every report names the level."""
+    ``--isolation uid`` grades there, as does ``--isolation strongest`` saying why it is uid, and every report
+    names the level."""
     if not seccomp_no_namespaces.supported():
         pytest.skip("the simulated seccomp profile knows x86_64 and aarch64 only")
     submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
@@ -416,3 +419,8 @@ def test_where_namespaces_are_refused_the_grader_says_why_and_grades_only_at_the
         ("swiglu", "not attempted"),
     ]
     assert "Isolation: uid" in (tmp_path / "uid" / "summary.md").read_text()
+
+    strongest = grade_under_the_filter("--isolation", "strongest", "--out", str(tmp_path / "strongest"))
+    assert strongest.returncode == 0, strongest.stderr
+    assert "--isolation strongest is uid here: namespaces refused" in " ".join(strongest.stdout.split())
+    assert json.loads((tmp_path / "strongest" / "grade.json").read_text())["isolation"] == "uid"
