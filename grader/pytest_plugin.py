@@ -21,6 +21,7 @@ import pytest
 
 from grader.sandbox import ISOLATION_CHOICES, Limits, Sandbox, SandboxedAdapters, SubmissionError, choose_isolation
 from grader.staging import Staged
+from harness import reproduction
 from harness.implementation import ENV_VAR, ImplementationError
 from harness.protocol import ADAPTERS, SCORED
 from harness.pytest_plugin import declared_adapters
@@ -28,6 +29,10 @@ from harness.pytest_plugin import declared_adapters
 RECORD_FD = "GRADER_RECORD_FD"
 ISOLATION_ENV = "GRADER_ISOLATION"
 STAGED_ROOT_ENV = "GRADER_STAGED_ROOT"  # set by the grader: --impl is a staged copy under this root, used in place
+FAILURES_SECTION = "grader failures"
+# Between the failures of one check (a Hypothesis group split into its members): reports cut only here.
+MEMBER_SEPARATOR = "\n\n"
+MEMBER_CHARS = 6000  # one failure: its law, inputs, worst element, snippet and falsifying example
 _EXAMPLE = re.compile(r"^(Falsifying example:.*?)(?=^\S|\Z)", re.MULTILINE | re.DOTALL)
 _REPRODUCE = re.compile(r"^.*@reproduce_failure\(.*$", re.MULTILINE)
 
@@ -140,6 +145,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.user_properties.append(("adapters", declared_adapters(item)))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed check's failures, one per Hypothesis failure (a group is split into its members), each with its
+    message and notes (the reproduction snippet, the falsifying example); and how many values its input held."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None:
+        failures = {"members": _members(call.excinfo.value), "values": reproduction.values(reproduction.LOG.calls)}
+        report.sections.append((FAILURES_SECTION, json.dumps(failures)))
+
+
+def _members(error: BaseException) -> list[str]:
+    if isinstance(error, BaseExceptionGroup):
+        return [member for inner in error.exceptions for member in _members(inner)]
+    notes = [str(note) for note in getattr(error, "__notes__", ())]
+    # Hypothesis's @reproduce_failure hint needs this project's test source: the snippet replaces it for a student.
+    text = "\n".join([f"{type(error).__name__}: {error}", *notes])
+    return ["\n".join(line for line in text.splitlines() if "@reproduce_failure" not in line)[:MEMBER_CHARS]]
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # A test reports thrice (setup, call, teardown); the call counts, and setup or teardown only when not passed.
     if report.when == "call" or report.outcome != "passed":
@@ -147,9 +172,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def _describe(report: pytest.TestReport) -> dict:
-    message = ""
+    message, values = "", None
+    failures = next((json.loads(text) for name, text in report.sections if name == FAILURES_SECTION), None)
     if report.skipped and isinstance(report.longrepr, tuple):
         message = str(report.longrepr[2]).removeprefix("Skipped: ")
+    elif failures is not None:
+        members = failures["members"]
+        message = MEMBER_SEPARATOR.join(
+            (f"[failure {number} of {len(members)}] " if len(members) > 1 else "") + text
+            for number, text in enumerate(members, 1)
+        )
+        values = failures["values"]
     elif report.failed:
         crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", "") or ""
         text = report.longreprtext
@@ -170,5 +203,6 @@ def _describe(report: pytest.TestReport) -> dict:
         "outcome": report.outcome,
         "when": report.when,
         "message": message,
+        "values": values,
         "seconds": round(report.duration, 4),
     }

@@ -11,7 +11,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from grader.scoring import GradeReport, ProblemResult
+from grader.pytest_plugin import MEMBER_SEPARATOR
+from grader.scoring import FailedCheck, GradeReport, ProblemResult
+from harness.protocol import SCORED
 
 FORMATS = ("json", "junit", "gradescope", "markdown")
 _STYLE = {
@@ -29,17 +31,37 @@ def _isolation(report: GradeReport) -> str:
     return f"Isolation: {report.isolation} (grader/box.py)"
 
 
-def _first_lines(text: str, count: int) -> str:
-    return "\n".join(text.strip().splitlines()[:count])
+# What one problem's text may hold in any format (Gradescope shows each test's output whole; a CI summary is read on
+# one screen). Failures are cut whole, and a check's Hypothesis failures at their boundaries: never mid-snippet.
+FAILURE_CHARS = 12000
+FINDING_CHARS = 4000
 
 
-def _explanation(problem: ProblemResult, checks: int = 3, lines: int = 8) -> str:
-    """What a student reads for a problem: likely bugs first, then the first failed checks."""
+def _whole(failures: list[FailedCheck], budget: int, label: str) -> list[str]:
+    """Each failure as its node id and message, most telling first, as many whole ones as ``budget`` holds."""
+    parts: list[str] = []
+    used = 0
+    for shown, failure in enumerate(failures):
+        members = failure.message.split(MEMBER_SEPARATOR)
+        kept = []
+        for member in members:
+            if kept and used + len(member) > budget:
+                break
+            kept.append(member)
+            used += len(member)
+        if parts and used > budget:
+            parts.append(f"... and {len(failures) - shown} more {label} (every one is in grade.json)")
+            break
+        prefix = f"[{failure.kind}] " if failure.kind != SCORED else ""
+        cut = "" if len(kept) == len(members) else f"\n(and {len(members) - len(kept)} more failures of this check)"
+        parts.append(f"{prefix}{failure.nodeid}\n{MEMBER_SEPARATOR.join(kept)}{cut}")
+    return parts
+
+
+def _explanation(problem: ProblemResult) -> str:
+    """What a student reads for a problem: likely bugs first, then its failed checks, most telling first."""
     parts = [f"Likely bug: {bug}" for bug in problem.likely_bugs]
-    for failure in problem.failures[:checks]:
-        parts.append(f"{failure.nodeid}\n{_first_lines(failure.message, lines)}")
-    if len(problem.failures) > checks:
-        parts.append(f"... and {len(problem.failures) - checks} more failed checks")
+    parts += _whole(problem.failures, FAILURE_CHARS, "failed checks")
     if problem.status == "not attempted":
         parts.append("Not attempted: the adapter raises NotImplementedError or is missing.")
     if problem.status == "incomplete":
@@ -47,21 +69,17 @@ def _explanation(problem: ProblemResult, checks: int = 3, lines: int = 8) -> str
     if problem.status == "not verified" and not problem.not_verified:
         parts.append("Not verified: grading had not reached this problem when this report was written.")
     if problem.not_verified:
-        shown = ", ".join(problem.not_verified[:checks]) + (" ..." if len(problem.not_verified) > checks else "")
+        shown = ", ".join(problem.not_verified[:3]) + (" ..." if len(problem.not_verified) > 3 else "")
         parts.append(f"Not verified: {len(problem.not_verified)} check(s) never reported (the run stopped): {shown}")
     return "\n\n".join(parts)
 
 
-def _findings(problem: ProblemResult, checks: int = 3, lines: int = 6) -> str:
+def _findings(problem: ProblemResult) -> str:
     """What the rubric checked but does not score (SPEC §5), with the evidence: never mixed with points."""
     if not problem.findings:
         return ""
     parts = [f"Findings (checked, not scored by this rubric): {len(problem.findings)}"]
-    for finding in problem.findings[:checks]:
-        parts.append(f"[{finding.kind}] {finding.nodeid}\n{_first_lines(finding.message, lines)}")
-    if len(problem.findings) > checks:
-        parts.append(f"... and {len(problem.findings) - checks} more findings")
-    return "\n\n".join(parts)
+    return "\n\n".join(parts + _whole(problem.findings, FINDING_CHARS, "findings"))
 
 
 def _problem_text(problem: ProblemResult) -> str:
@@ -92,7 +110,8 @@ def render_terminal(report: GradeReport, console: Console) -> None:
     for problem in report.problems:
         if (problem.failures or problem.not_verified or problem.findings) and not report.unloadable:
             console.rule(f"{problem.title}: {problem.status}")
-            console.print(_problem_text(problem), markup=False, highlight=False)
+            # soft_wrap: no newline is inserted, so a snippet copied from the terminal still runs.
+            console.print(_problem_text(problem), markup=False, highlight=False, soft_wrap=True)
 
 
 def to_json(report: GradeReport) -> str:

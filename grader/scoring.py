@@ -16,6 +16,22 @@ class FailedCheck:
     nodeid: str
     message: str
     kind: str = SCORED  # "scored", or the finding kind of a check the rubric does not score
+    values: int | None = None  # the failing input's size, when known
+
+
+def most_telling_first(failures: list[FailedCheck]) -> list[FailedCheck]:
+    """A named law before the catch-all comparisons (the differential check, then golden files, which say only
+    that outputs differ), float32 before other dtypes, then the smallest failing input: the failure that best
+    explains the bug comes first (the likely bug, when named, is shown above them all)."""
+
+    def key(failure: FailedCheck) -> tuple:
+        module, _, test = failure.nodeid.partition("::")
+        kind = 2 if module.startswith("golden/") else 1 if test.startswith("test_agrees_with_reference") else 0
+        dtype = 0 if "float32" in test or not any(d in test for d in ("float64", "float16", "bfloat16")) else 1
+        size = failure.values if failure.values is not None else float("inf")
+        return (kind, dtype, size, failure.nodeid)
+
+    return sorted(failures, key=key)
 
 
 @dataclass
@@ -87,9 +103,9 @@ def score_problem(
         passed=len(passed),
         failed=len(failed),
         not_implemented=len(missing),
-        failures=[FailedCheck(o.nodeid, o.message, o.kind) for o in failed],
+        failures=most_telling_first([FailedCheck(o.nodeid, o.message, o.kind, o.values) for o in failed]),
         not_verified=sorted(unreported),
-        findings=[FailedCheck(o.nodeid, o.message, o.kind) for o in findings],
+        findings=most_telling_first([FailedCheck(o.nodeid, o.message, o.kind, o.values) for o in findings]),
     )
 
 

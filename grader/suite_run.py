@@ -41,6 +41,7 @@ class CheckOutcome:
     seconds: float
     problem: str | None = None  # the problem of the adapter under test (harness/protocol.py)
     kind: str = SCORED  # "scored", or the kind of finding the check is (SPEC §5: its dtype)
+    values: int | None = None  # how many tensor values the failing example's calls took (None: not known)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def parse_record(line: bytes) -> dict | CheckOutcome | None:
         ids = record.get("nodeids")
         return {"nodeids": ids} if isinstance(ids, list) and all(isinstance(i, str) for i in ids) else None
     fields = (record.get("nodeid"), record.get("outcome"), record.get("message"), record.get("seconds"))
-    problem, kind = record.get("problem"), record.get("check", SCORED)
+    problem, kind, values = record.get("problem"), record.get("check", SCORED), record.get("values")
     if (
         record.get("event") != "test"
         or not isinstance(fields[0], str)
@@ -75,9 +76,10 @@ def parse_record(line: bytes) -> dict | CheckOutcome | None:
         or not isinstance(fields[3], int | float)
         or not (problem is None or isinstance(problem, str))
         or not isinstance(kind, str)
+        or not (values is None or (isinstance(values, int) and not isinstance(values, bool)))
     ):
         return None
-    return CheckOutcome(fields[0], fields[1], fields[2], float(fields[3]), problem, kind)
+    return CheckOutcome(fields[0], fields[1], fields[2], float(fields[3]), problem, kind, values)
 
 
 def run_suites(

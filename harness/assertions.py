@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from harness.reproduction import attach
+
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -68,7 +70,7 @@ def assert_tensor(actual: object, law: str, *, shape=None, dtype=None, device=No
         if device is not None and actual.device.type != torch.device(device).type:
             problems.append(f"device {actual.device}, expected {device}")
     if problems:
-        raise AssertionError(f"law broken: {law}\n{_inputs_text(inputs)}  " + "; ".join(problems))
+        raise attach(AssertionError(f"law broken: {law}\n{_inputs_text(inputs)}  " + "; ".join(problems)))
     return actual
 
 
@@ -113,11 +115,13 @@ def assert_law(
     tol = tol or tolerance(actual.dtype)
     where = mismatch(actual, expected, tol)
     if where is not None:
-        raise AssertionError(
-            f"law broken: {law}\n"
-            f"{_inputs_text(inputs)}"
-            f"  output {describe(actual)}; tolerance rtol={tol.rtol:g} atol={tol.atol:g}"
-            + (f" floor={tol.floor:.3g}" if tol.floor else "")
-            + f" ({tol.reason})\n"
-            + where
+        raise attach(
+            AssertionError(
+                f"law broken: {law}\n"
+                f"{_inputs_text(inputs)}"
+                f"  output {describe(actual)}; tolerance rtol={tol.rtol:g} atol={tol.atol:g}"
+                + (f" floor={tol.floor:.3g}" if tol.floor else "")
+                + f" ({tol.reason})\n"
+                + where
+            )
         )

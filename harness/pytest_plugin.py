@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 import torch
 
-from harness import hookspecs
+from harness import hookspecs, reproduction
 from harness.implementation import ENV_VAR, REFERENCE_MODULE, load_adapters
 from harness.protocol import ADAPTERS, FINDING_KINDS, SCORED
 
@@ -151,6 +151,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A new test starts a new log of adapter calls (``harness/reproduction.py``)."""
+    reproduction.LOG.start(item.nodeid)
+
+
 @pytest.fixture(scope="session")
 def device(request: pytest.FixtureRequest) -> torch.device:
     name = request.config.getoption("--device")
@@ -187,11 +192,17 @@ def implementation(adapters: ModuleType) -> Callable[[str], Callable]:
         if function is None:
             pytest.skip(f"not implemented: the adapters module has no {name}")
 
+        parameters = ADAPTERS[name].parameters if name in ADAPTERS else ()
+
         def call(*args, **kwargs):
+            reproduction.LOG.record(name, dict(zip(parameters, args, strict=False)) | kwargs)
             try:
                 return function(*args, **kwargs)
             except NotImplementedError:
                 pytest.skip(f"not implemented: {name} raises NotImplementedError")
+            except Exception as error:
+                reproduction.attach(error)
+                raise
 
         return call
 

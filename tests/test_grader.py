@@ -424,3 +424,52 @@ def test_where_namespaces_are_refused_the_grader_says_why_and_grades_only_at_the
     assert strongest.returncode == 0, strongest.stderr
     assert "--isolation strongest is uid here: namespaces refused" in " ".join(strongest.stdout.split())
     assert json.loads((tmp_path / "strongest" / "grade.json").read_text())["isolation"] == "uid"
+
+
+# ----- failures as a student reads them ---------------------------------------------------------------------
+
+
+def test_a_hypothesis_group_is_split_into_its_members_each_with_its_notes() -> None:
+    from grader.pytest_plugin import _members
+
+    first, second = AssertionError("law broken: sums to one"), RuntimeError("shape mismatch")
+    first.add_note("# Reproduce: ... out0 = adapters.run_softmax(...)")
+    second.add_note("Falsifying example: x=...\n@reproduce_failure('6', b'AA==')")
+    members = _members(ExceptionGroup("Hypothesis found 2 distinct failures.", [first, second]))
+    assert members == [
+        "AssertionError: law broken: sums to one\n# Reproduce: ... out0 = adapters.run_softmax(...)",
+        "RuntimeError: shape mismatch\nFalsifying example: x=...",
+    ]
+
+
+def test_the_most_telling_failure_comes_first() -> None:
+    from grader.scoring import FailedCheck, most_telling_first
+
+    failures = [
+        FailedCheck("golden/test_softmax.py::test_course_shape[float32]", "m"),
+        FailedCheck("properties/test_softmax.py::test_agrees_with_reference[float32]", "m", values=3),
+        FailedCheck("properties/test_softmax.py::test_sums_to_one[float16]", "m", values=2),
+        FailedCheck("properties/test_softmax.py::test_shift_invariance[float32]", "m", values=40),
+        FailedCheck("properties/test_softmax.py::test_sums_to_one[float32]", "m", values=6),
+    ]
+    assert [f.nodeid.split("::")[1] for f in most_telling_first(failures)] == [
+        "test_sums_to_one[float32]",
+        "test_shift_invariance[float32]",
+        "test_sums_to_one[float16]",
+        "test_agrees_with_reference[float32]",
+        "test_course_shape[float32]",
+    ]
+
+
+def test_reports_cut_at_whole_failures_never_inside_one() -> None:
+    from grader.pytest_plugin import MEMBER_SEPARATOR
+    from grader.reports import FAILURE_CHARS, _explanation
+    from grader.scoring import FailedCheck, ProblemResult
+
+    member = "law broken: x\n" + "# Reproduce line\n" * (FAILURE_CHARS // 20)
+    failures = [FailedCheck(f"properties/test_x.py::t{i}", MEMBER_SEPARATOR.join([member, member])) for i in range(4)]
+    problem = ProblemResult("softmax", "Softmax", 0, 1, "failed", 0, 4, 0, failures=failures)
+    text = _explanation(problem)
+    assert text.count("law broken: x\n") == text.count(member), "every member shown is whole"
+    assert "... and 3 more failed checks (every one is in grade.json)" in text
+    assert "(and 1 more failures of this check)" in text

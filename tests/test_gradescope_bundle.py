@@ -35,10 +35,11 @@ from tests import seccomp_no_namespaces
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "grader" / "gradescope" / "results.schema.json").read_text())
 ZOO_RUBRIC = ROOT / "tests" / "hostile" / "rubric.toml"
+BUNDLE_RUBRIC = ROOT / "tests" / "bundle_rubric.toml"
 HOSTILE = ROOT / "tests" / "hostile" / "escape_daemon_rewrites_gradescope_results"
-CORRECT = ROOT / "catalog" / "styles" / "handout_literal_adapters.py"
+CORRECT = ROOT / "catalog" / "correct" / "handout_literal_adapters.py"
 BUG = "rope_half_split_pairs"
-DEFAULT_TOTAL = load_rubric(DEFAULT_RUBRIC).total_points
+BUNDLE_TOTAL = load_rubric(BUNDLE_RUBRIC).total_points
 
 
 def _valid_results(path: Path) -> dict:
@@ -58,6 +59,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "default": build_gradescope(DEFAULT_RUBRIC, folder / "autograder.zip"),
         "zoo": build_gradescope(ZOO_RUBRIC, folder / "zoo-autograder.zip"),
+        "small": build_gradescope(BUNDLE_RUBRIC, folder / "small-autograder.zip"),
     }
 
 
@@ -239,27 +241,25 @@ def test_a_zip_of_a_repository_is_unpacked_and_a_hostile_zip_refused(tmp_path: P
         find_submission(empty, tmp_path / "scratch-empty")
 
 
-@pytest.mark.heavy
 def test_a_correct_bare_adapters_file_gets_every_point_and_results_are_valid_throughout(
     bundles, autograder_root
 ) -> None:
     root = autograder_root
-    _unpack(bundles["default"], root)
+    _unpack(bundles["small"], root)
     shutil.copy(CORRECT, root / "submission" / "adapters.py")
     output, seen = _run_autograder(root, watch=True)
     results = _valid_results(root / "results" / "results.json")
-    assert results["score"] == DEFAULT_TOTAL, output
+    assert results["score"] == BUNDLE_TOTAL, output
     assert {test["status"] for test in results["tests"]} == {"passed"}
     assert "Isolation: namespaces" in results["output"]
     assert seen and seen[0]["score"] == 0, "results.json did not exist, valid, while grading ran"
 
 
-@pytest.mark.heavy
 def test_a_buggy_repository_uploaded_as_a_zip_loses_the_problem_and_is_told_the_likely_bug(
     bundles, autograder_root, tmp_path: Path
 ) -> None:
     root = autograder_root
-    _unpack(bundles["default"], root)
+    _unpack(bundles["small"], root)
     flattened = subprocess.run(
         [sys.executable, "-m", "catalog", "--flatten", BUG], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
@@ -274,7 +274,7 @@ def test_a_buggy_repository_uploaded_as_a_zip_loses_the_problem_and_is_told_the_
     assert (rope["status"], rope["score"]) == ("failed", 0), output
     assert "Likely bug: run_rope: Rotated the pairs (k, k + d_k/2)" in rope["output"]
     assert "pytest" in rope["output"] or "reproduce" in rope["output"] or "::" in rope["output"]
-    assert by_name["Linear"]["status"] == "passed" and 0 < results["score"] < DEFAULT_TOTAL
+    assert by_name["Linear"]["status"] == "passed" and 0 < results["score"] < BUNDLE_TOTAL
 
 
 def test_a_hostile_submission_under_docker_seccomp_is_boxed_by_uid_and_cannot_forge_results(
