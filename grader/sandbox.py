@@ -76,6 +76,19 @@ class SubmissionRaised(SubmissionError):
     pass
 
 
+def _where(traceback_text: object, frames: int = 4) -> str:
+    """The last frames of a traceback from the worker, below its own call: where in the submission it raised."""
+    if not isinstance(traceback_text, str):
+        return ""
+    lines = traceback_text.rstrip().splitlines()[:-1]  # the last line repeats the exception
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith('File "')]
+    own = [i for i in starts if "worker.py" in lines[i]]
+    below = [i for i in starts if not own or i > own[-1]]
+    if not below:
+        return ""
+    return "\n  raised at (most recent call last):\n" + "\n".join(lines[below[-frames:][0] :])
+
+
 class SubmissionCrashed(SubmissionError):
     pass
 
@@ -256,7 +269,9 @@ class Sandbox:
         if kind == "error" and isinstance(value, dict):
             if value.get("not_implemented"):
                 raise NotImplementedError(f"{name} raises NotImplementedError")
-            raise SubmissionRaised(f"{name} raised {value.get('type')}: {value.get('message')}")
+            raise SubmissionRaised(
+                f"{name} raised {value.get('type')}: {value.get('message')}{_where(value.get('traceback'))}"
+            )
         if kind != "result":
             self._kill()
             raise SubmissionCrashed(f"{name}: the worker answered {kind!r} instead of a result")

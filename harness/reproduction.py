@@ -63,7 +63,8 @@ def snippet(calls: list[tuple[str, dict[str, object]]], nodeid: str = "") -> str
             for name, arguments in calls
         )
         return f"{MARKER}: the inputs hold {count} values, too many to paste: {shapes}{rerun}"
-    lines = [f"# {MARKER} (python -i is handy):", "from math import inf, nan", "", "import torch", ""]
+    lines = [f"# {MARKER} (paste it into python, or save it as a file):", "import sys", "from math import inf, nan"]
+    lines += ["", "import torch", "", 'sys.path.insert(0, ".")  # the repository root, as the course\'s tests see it']
     lines += ["from tests import adapters  # a bare adapters.py: import adapters", ""]
     for index, (name, arguments) in enumerate(calls):
         call = ", ".join(f"{key}={_literal(value)}" for key, value in arguments.items())

@@ -473,3 +473,46 @@ def test_reports_cut_at_whole_failures_never_inside_one() -> None:
     assert text.count("law broken: x\n") == text.count(member), "every member shown is whole"
     assert "... and 3 more failed checks (every one is in grade.json)" in text
     assert "(and 1 more failures of this check)" in text
+
+
+def test_a_bug_only_in_how_run_rmsnorm_loads_its_gain_costs_rmsnorm_not_the_lm(tmp_path: Path) -> None:
+    """SPEC §5: a problem's points depend on its own adapter's outputs. The LM whose own logits are right keeps its
+    points; that it is not the composition of this submission's run_rmsnorm is reported as a finding."""
+    # The handout's style (its LM loads every module's weights itself), with the one bug of the issue that asked
+    # for this: run_rmsnorm loads {"weights": ...} under the wrong key, silently (strict=False).
+    source = (ROOT / "catalog" / "correct" / "handout_literal_adapters.py").read_text() + textwrap.dedent(
+        """
+
+        def run_rmsnorm(d_model, eps, weights, in_features):
+            rmsnorm = RMSNorm(d_model, eps, device=in_features.device, dtype=in_features.dtype)
+            rmsnorm.load_state_dict({"weights": weights}, strict=False)
+            return rmsnorm(in_features)
+        """
+    )
+    rubric = _write(
+        tmp_path / "rubric.toml",
+        textwrap.dedent(
+            """
+            [settings]
+            suites = [
+                "properties/test_rmsnorm.py::test_agrees_with_reference",
+                "properties/test_transformer_lm.py::test_agrees_with_reference",
+                "properties/test_transformer_lm.py::test_lm_is_embedding_then_blocks_then_final_norm_then_head",
+            ]
+            hypothesis_profile = "grading"
+            dtypes = ["float32"]
+
+            [problems.rmsnorm]
+            points = 1
+
+            [problems.transformer_lm]
+            points = 3
+            """
+        ),
+    )
+    report = grade_submission(_write(tmp_path / "adapters.py", source), load_rubric(rubric), "cpu")
+    problems = {problem.name: problem for problem in report.problems}
+    assert problems["rmsnorm"].status == "failed"
+    lm = problems["transformer_lm"]
+    assert (lm.status, lm.points) == ("passed", 3), lm
+    assert [finding.kind for finding in lm.findings] == ["composition"]

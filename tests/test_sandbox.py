@@ -291,3 +291,15 @@ def test_the_wire_refuses_oversized_or_self_overlapping_messages_before_building
     length = struct.pack(">Q", (1 << 40) if header == b"x" * 8 else len(header))
     with pytest.raises(WireError, match=message):
         read_message(io.BytesIO(length + header + (b"\0" * 4 if header is OVERLAPPING else b"")))
+
+
+def test_an_error_in_the_submission_says_where_in_it_it_was_raised(tmp_path: Path) -> None:
+    (tmp_path / "adapters.py").write_text(
+        "import torch\n\ndef run_softmax(in_features, dim):\n    return helper(in_features)\n\n"
+        "def helper(x):\n    return torch.softmax(x, dim=5)\n"
+    )
+    with Sandbox(tmp_path / "adapters.py", limits=FAST) as box, pytest.raises(SubmissionRaised) as raised:
+        box.call("run_softmax", torch.ones(2), -1)
+    message = str(raised.value)
+    assert 'adapters.py", line 4, in run_softmax' in message and 'adapters.py", line 7, in helper' in message
+    assert "worker.py" not in message, "the grader's own frames are not the student's business"
