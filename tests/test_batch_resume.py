@@ -14,6 +14,7 @@ from grader import cli
 from grader.gradebook import Gradebook, content_sha256
 from grader.rubric import load_rubric
 from grader.scoring import ungradable
+from tests.submissions import CORRECT_SOFTMAX
 
 RUBRIC = """
 [settings]
@@ -26,13 +27,6 @@ suite_seconds = 300
 
 [problems.softmax]
 points = 1
-"""
-CORRECT_SOFTMAX = """
-import torch
-
-def run_softmax(in_features, dim):
-    shifted = in_features - in_features.amax(dim, keepdim=True)
-    return shifted.exp() / shifted.exp().sum(dim, keepdim=True)
 """
 
 

@@ -25,6 +25,7 @@ from grader.scoring import grade
 from grader.suite_run import CheckOutcome, SuiteRun, parse_record
 from harness.protocol import FINDING_KINDS, SCORED
 from tests import seccomp_no_namespaces
+from tests.submissions import CORRECT_SOFTMAX
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_RUBRIC = """
@@ -40,12 +41,6 @@ points = 1
 
 [problems.swiglu]
 points = 2
-"""
-
-CORRECT_SOFTMAX = """
-def run_softmax(in_features, dim):
-    shifted = in_features - in_features.amax(dim, keepdim=True)
-    return shifted.exp() / shifted.exp().sum(dim, keepdim=True)
 """
 
 
@@ -256,7 +251,7 @@ def test_hostile_submission_loses_only_the_affected_problem(tmp_path: Path, smal
     """One adapter hangs, the grader survives and grades the other honestly."""
     submission = _write(
         tmp_path / "adapters.py",
-        "import os, torch\n" + CORRECT_SOFTMAX + "def run_silu(in_features):\n    while True: pass\n",
+        "import os\n" + CORRECT_SOFTMAX + "def run_silu(in_features):\n    while True: pass\n",
     )
     report = grade_submission(submission, small_rubric, "cpu")
     assert [(p.name, p.status) for p in report.problems] == [("softmax", "passed"), ("swiglu", "failed")]
@@ -300,7 +295,7 @@ def test_the_submissions_conftest_and_monkeypatches_never_reach_the_grader(tmp_p
 
 def test_grading_twice_gives_the_same_report(tmp_path: Path, small_rubric) -> None:
     """Also when the second grade spreads the checks over two pytest workers."""
-    submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
+    submission = _write(tmp_path / "adapters.py", CORRECT_SOFTMAX)
     first, second = (grade_submission(submission, small_rubric, "cpu", processes=n).as_dict() for n in (1, 2))
     for report in (first, second):
         report.pop("seconds")
@@ -320,10 +315,10 @@ def test_an_unimportable_submission_is_reported_not_crashed(tmp_path: Path, smal
 def test_batch_mode_grades_everything_and_writes_a_gradebook(tmp_path: Path) -> None:
     rubric = _write(tmp_path / "rubric.toml", SMALL_RUBRIC)
     batch = tmp_path / "batch"
-    _write(batch / "good.py", "import torch\n" + CORRECT_SOFTMAX)
+    _write(batch / "good.py", CORRECT_SOFTMAX)
     _write(batch / "broken.py", "def broken(:\n")
     repo = batch / "repo_student"
-    _write(repo / "tests" / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
+    _write(repo / "tests" / "adapters.py", CORRECT_SOFTMAX)
     out = tmp_path / "out"
     assert main([str(batch), "--batch", "--rubric", str(rubric), "--out", str(out), "--quiet", "--jobs", "2"]) == 0
     with open(out / "gradebook.csv") as handle:
@@ -336,7 +331,7 @@ def test_batch_mode_grades_everything_and_writes_a_gradebook(tmp_path: Path) -> 
 
 def test_fail_under_turns_a_low_score_into_a_failing_exit_status(tmp_path: Path) -> None:
     rubric = _write(tmp_path / "rubric.toml", SMALL_RUBRIC)
-    submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)  # 1 of 3 points
+    submission = _write(tmp_path / "adapters.py", CORRECT_SOFTMAX)  # 1 of 3 points
     common = [str(submission), "--rubric", str(rubric), "--out", str(tmp_path / "out"), "--quiet"]
     assert main([*common, "--fail-under", "3"]) == 1
     reports = json.loads((tmp_path / "out" / "grade.json").read_text())
@@ -380,7 +375,7 @@ def test_likely_bugs_name_float32_arithmetic_inside_a_float64_computation() -> N
 
 
 def test_processes_below_one_is_a_usage_error(tmp_path: Path) -> None:
-    submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
+    submission = _write(tmp_path / "adapters.py", CORRECT_SOFTMAX)
     with pytest.raises(SystemExit) as exit_info:
         main([str(submission), "--processes", "0", "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
@@ -394,7 +389,7 @@ def test_where_namespaces_are_refused_the_grader_says_why_and_grades_only_at_the
     names the level."""
     if not seccomp_no_namespaces.supported():
         pytest.skip("the simulated seccomp profile knows x86_64 and aarch64 only")
-    submission = _write(tmp_path / "adapters.py", "import torch\n" + CORRECT_SOFTMAX)
+    submission = _write(tmp_path / "adapters.py", CORRECT_SOFTMAX)
     rubric = _write(tmp_path / "rubric.toml", SMALL_RUBRIC)
     script = (
         "import sys\nfrom tests.seccomp_no_namespaces import install\ninstall()\n"
