@@ -73,7 +73,11 @@ class SubmissionError(Exception):
 
 
 class SubmissionRaised(SubmissionError):
-    pass
+    """The adapter raised; ``raised`` and ``detail`` are its exception's type name and message, when it sent them."""
+
+    def __init__(self, message: str, raised: str = "", detail: str = "") -> None:
+        super().__init__(message)
+        self.raised, self.detail = raised, detail
 
 
 class SubmissionCrashed(SubmissionError):
@@ -254,7 +258,8 @@ class Sandbox:
         if kind == "error" and isinstance(value, dict):
             if value.get("not_implemented"):
                 raise NotImplementedError(f"{name} raises NotImplementedError")
-            raise SubmissionRaised(f"{name} raised {value.get('type')}: {value.get('message')}")
+            raised, detail = str(value.get("type")), str(value.get("message"))
+            raise SubmissionRaised(f"{name} raised {raised}: {detail}", raised, detail)
         if kind != "result":
             self._kill()
             raise SubmissionCrashed(f"{name}: the worker answered {kind!r} instead of a result")
