@@ -162,7 +162,9 @@ def _sdpa_samples() -> list[Sample]:
         (_qkv(), {"mask": mask}),  # no batch dimension
         (_qkv(2, 3), {"mask": mask}),  # (batch, heads, seq, d), one mask for all
         (_qkv(2, scale=40.0), {}),  # scores beyond 88: exp overflows float32 unless the max is subtracted first
+        # A mask filled in the wrong dtype: -1e9 does not fit float16; a float32 bias breaks float16 and bfloat16.
         _in_dtype((_qkv(2), {"mask": mask}), torch.float16),
+        _in_dtype((_qkv(2), {"mask": mask}), torch.bfloat16),
     ]
 
 
