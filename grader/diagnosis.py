@@ -57,7 +57,8 @@ class Failure:
     @classmethod
     def of(cls, error: Exception) -> Failure:
         # Through the sandbox the submission's exception arrives as its type's name.
-        return cls(error.raised if isinstance(error, SubmissionRaised) else type(error).__name__)
+        raised = error.raised if isinstance(error, SubmissionRaised) else ""
+        return cls(raised or type(error).__name__)
 
 
 Outcome = Any  # what an adapter returned (a tensor, unless it is badly wrong), or a Failure
