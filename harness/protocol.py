@@ -107,6 +107,7 @@ def _linear_samples() -> list[Sample]:
         ((8, 6, linear_weight(1, 6, 8, torch.float32, "cpu"), _normal(2, 2, 3, 8)), {}),
         # A square weight: W used untransposed still has the right shape. No batch dimension.
         ((8, 8, linear_weight(3, 8, 8, torch.float32, "cpu"), _normal(4, 5, 8)), {}),
+        # Two batch dimensions, stored transposed: flattening them with .view raises.
         ((8, 6, linear_weight(1, 6, 8, torch.float32, "cpu"), _transposed(_normal(5, 2, 2, 3, 8))), {}),
     ]
 
@@ -176,7 +177,7 @@ def _mha_samples() -> list[Sample]:
     return [
         ((16, 4, *_projections(), _normal(24, 2, 5, 16)), {}),
         ((16, 4, *_projections(), _normal(25, 5, 16)), {}),  # no batch dimension
-        ((16, 4, *_projections(), _normal(26, 2, 3, 5, 16)), {}),  # two
+        ((16, 4, *_projections(), _normal(26, 2, 3, 5, 16)), {}),  # two batch dimensions
     ]
 
 
