@@ -73,11 +73,11 @@ class SubmissionError(Exception):
 
 
 class SubmissionRaised(SubmissionError):
-    """The adapter raised; ``raised`` and ``detail`` are its exception's type name and message, when it sent them."""
+    """The adapter raised; ``raised`` is its exception's type name, which the diagnosis compares."""
 
-    def __init__(self, message: str, raised: str = "", detail: str = "") -> None:
+    def __init__(self, message: str, raised: str = "") -> None:
         super().__init__(message)
-        self.raised, self.detail = raised, detail
+        self.raised = raised
 
 
 class SubmissionCrashed(SubmissionError):
@@ -258,8 +258,8 @@ class Sandbox:
         if kind == "error" and isinstance(value, dict):
             if value.get("not_implemented"):
                 raise NotImplementedError(f"{name} raises NotImplementedError")
-            raised, detail = str(value.get("type")), str(value.get("message"))
-            raise SubmissionRaised(f"{name} raised {raised}: {detail}", raised, detail)
+            raised = str(value.get("type"))
+            raise SubmissionRaised(f"{name} raised {raised}: {value.get('message')}", raised)
         if kind != "result":
             self._kill()
             raise SubmissionCrashed(f"{name}: the worker answered {kind!r} instead of a result")
