@@ -86,7 +86,13 @@ def _grade_staged(
         report = _check(submission, staged, rubric, device, progress, processes, isolation)
         for problem, spec in zip(report.problems, rubric.problems, strict=True):
             if problem.failed:
-                problem.likely_bugs = likely_bugs(list(spec.adapters), sandbox.call)
+                # One problem's diagnosis calls share one check's time: an adapter answering each of its several
+                # samples just under the call limit cannot stretch the grading by a call limit per sample.
+                sandbox.begin_check(rubric.check_seconds)
+                try:
+                    problem.likely_bugs = likely_bugs(list(spec.adapters), sandbox.call)
+                finally:
+                    sandbox.end_check()
     return report
 
 

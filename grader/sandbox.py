@@ -73,7 +73,11 @@ class SubmissionError(Exception):
 
 
 class SubmissionRaised(SubmissionError):
-    pass
+    """The adapter raised; ``raised`` is its exception's type name, which the diagnosis compares."""
+
+    def __init__(self, message: str, raised: str = "") -> None:
+        super().__init__(message)
+        self.raised = raised
 
 
 def _where(traceback_text: object, frames: int = 4) -> str:
@@ -269,8 +273,9 @@ class Sandbox:
         if kind == "error" and isinstance(value, dict):
             if value.get("not_implemented"):
                 raise NotImplementedError(f"{name} raises NotImplementedError")
+            raised = str(value.get("type"))
             raise SubmissionRaised(
-                f"{name} raised {value.get('type')}: {value.get('message')}{_where(value.get('traceback'))}"
+                f"{name} raised {raised}: {value.get('message')}{_where(value.get('traceback'))}", raised
             )
         if kind != "result":
             self._kill()

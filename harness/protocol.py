@@ -19,7 +19,16 @@ from dataclasses import dataclass
 import torch
 
 import reference.adapters as reference
-from harness.inputs import attention_weights, block_weights, linear_weight, lm_weights, make_ids, make_tensor, norm_gain
+from harness.inputs import (
+    attention_weights,
+    block_weights,
+    linear_weight,
+    lm_weights,
+    make_ids,
+    make_tensor,
+    norm_gain,
+    with_layout,
+)
 
 Sample = tuple[tuple, dict]
 
@@ -80,69 +89,143 @@ def _ids(seed: int, high: int, *shape: int) -> torch.Tensor:
     return make_ids(seed, shape, high)
 
 
+def _transposed(tensor: torch.Tensor) -> torch.Tensor:
+    return with_layout(tensor, "transposed")
+
+
 def _in_dtype(sample: Sample, dtype: torch.dtype) -> Sample:
     args, kwargs = sample
     return tuple(a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args), kwargs
 
 
-def _qkv() -> tuple[torch.Tensor, ...]:
-    return _normal(15, 2, 4, 8), _normal(16, 2, 6, 8), _normal(17, 2, 6, 5)
+# SPEC §4: theta is whatever the caller passes. LLaMA 3's, so a hard-coded course default (10000) shows.
+OTHER_THETA = 500000.0
+
+
+def _linear_samples() -> list[Sample]:
+    return [
+        ((8, 6, linear_weight(1, 6, 8, torch.float32, "cpu"), _normal(2, 2, 3, 8)), {}),
+        # A square weight: W used untransposed still has the right shape. No batch dimension.
+        ((8, 8, linear_weight(3, 8, 8, torch.float32, "cpu"), _normal(4, 5, 8)), {}),
+        # Two batch dimensions, stored transposed: flattening them with .view raises.
+        ((8, 6, linear_weight(1, 6, 8, torch.float32, "cpu"), _transposed(_normal(5, 2, 2, 3, 8))), {}),
+    ]
+
+
+def _embedding_samples() -> list[Sample]:
+    weights = _normal(3, 20, 8)
+    return [
+        ((20, 8, weights, _ids(4, 20, 2, 5)), {}),
+        ((20, 8, weights, _ids(5, 20, 5)), {}),  # no batch dimension
+        ((20, 8, weights, _ids(6, 20, 2, 2, 3).to(torch.int32)), {}),  # SPEC §4: ids may be int32
+    ]
+
+
+def _swiglu_samples() -> list[Sample]:
+    def weights(seed: int, d_model: int, d_ff: int) -> tuple[torch.Tensor, ...]:
+        return tuple(
+            linear_weight(seed + i, *shape, torch.float32, "cpu")
+            for i, shape in enumerate(((d_ff, d_model), (d_model, d_ff), (d_ff, d_model)))
+        )
+
+    return [
+        ((8, 12, *weights(6, 8, 12), _normal(9, 2, 3, 8)), {}),
+        # d_ff = d_model: a W2 whose orientation is guessed from its shape is used untransposed.
+        ((8, 8, *weights(10, 8, 8), _transposed(_normal(13, 4, 8))), {}),
+    ]
+
+
+def _rmsnorm_args(scale: float, *shape: int) -> tuple:
+    return 8, 1e-5, norm_gain(10, 8, torch.float32, "cpu"), _normal(11, *shape, 8, scale=scale)
+
+
+def _rope_samples() -> list[Sample]:
+    return [
+        ((8, 10000.0, 32, _normal(12, 2, 5, 8), _ids(13, 32, 2, 5)), {}),
+        ((8, OTHER_THETA, 32, _normal(14, 5, 8), _ids(15, 32, 5)), {}),
+        # Positions of the input's full leading shape (an agreed shape, SPEC §4), on a layout .view refuses.
+        ((8, 10000.0, 32, _transposed(_normal(16, 2, 3, 5, 8)), _ids(17, 32, 2, 3, 5)), {}),
+        # float16 at positions near 2000: angles must be computed in float32 (SPEC §5's required upcast).
+        _in_dtype(((8, 10000.0, 2048, _normal(18, 2, 5, 8), 1024 + _ids(19, 1024, 2, 5)), {}), torch.float16),
+    ]
+
+
+def _qkv(*batch: int, scale: float = 1.0) -> tuple[torch.Tensor, ...]:
+    return _normal(15, *batch, 4, 8, scale=scale), _normal(16, *batch, 6, 8), _normal(17, *batch, 6, 5)
+
+
+def _sdpa_samples() -> list[Sample]:
+    mask = torch.ones(4, 6, dtype=torch.bool).tril(2)
+    return [
+        (_qkv(2), {"mask": mask.expand(2, 4, 6)}),
+        (_qkv(2), {}),
+        _in_dtype((_qkv(2), {}), torch.float64),
+        (_qkv(), {"mask": mask}),  # no batch dimension
+        (_qkv(2, 3), {"mask": mask}),  # (batch, heads, seq, d), one mask for all
+        (_qkv(2, scale=40.0), {}),  # scores beyond 88: exp overflows float32 unless the max is subtracted first
+        # A mask filled in the wrong dtype: -1e9 does not fit float16; a float32 bias breaks float16 and bfloat16.
+        _in_dtype((_qkv(2), {"mask": mask}), torch.float16),
+        _in_dtype((_qkv(2), {"mask": mask}), torch.bfloat16),
+    ]
 
 
 def _projections() -> tuple[torch.Tensor, ...]:
     return tuple(attention_weights(20, 16, torch.float32, "cpu").values())
 
 
-def _rmsnorm_args(scale: float) -> tuple:
-    return 8, 1e-5, norm_gain(10, 8, torch.float32, "cpu"), _normal(11, 2, 3, 8, scale=scale)
+def _mha_samples() -> list[Sample]:
+    return [
+        ((16, 4, *_projections(), _normal(24, 2, 5, 16)), {}),
+        ((16, 4, *_projections(), _normal(25, 5, 16)), {}),  # no batch dimension
+        ((16, 4, *_projections(), _normal(26, 2, 3, 5, 16)), {}),  # two batch dimensions
+    ]
 
 
-# Several samples per adapter where a numerically fragile bug shows only on some (large values, float16).
+def _mha_rope_samples() -> list[Sample]:
+    def sample(theta: float, x: torch.Tensor, positions: torch.Tensor | None) -> Sample:
+        return (16, 4, 16, theta, *_projections(), x), {"token_positions": positions}
+
+    # The most common bug in course repositories: (batch, seq) positions not broadcast over the heads. It
+    # crashes when batch and heads differ (batch 2, 4 heads) and is silently wrong when they are equal.
+    return [
+        sample(10000.0, _normal(24, 2, 5, 16), _ids(25, 16, 2, 5)),
+        sample(10000.0, _normal(27, 4, 5, 16), _ids(28, 16, 4, 5)),
+        sample(OTHER_THETA, _normal(29, 2, 5, 16), _ids(30, 16, 5)),
+        sample(10000.0, _normal(31, 5, 16), None),  # no batch dimension; None means 0 … seq-1
+        sample(10000.0, _normal(32, 2, 3, 5, 16), _ids(33, 16, 2, 3, 5)),
+    ]
+
+
+# Several samples per adapter, each where some bug shows and the others stay quiet: other ranks (no batch
+# dimension, two), layouts, theta, position shapes, int32 ids, large values and the dtypes a finding needs.
 ADAPTERS: dict[str, Adapter] = {
     adapter.name: adapter
     for adapter in (
+        Adapter("run_linear", "linear", "§1 Linear, §4 leading dimensions and inputs", _linear_samples),
+        Adapter("run_embedding", "embedding", "§1 Embedding, §4 dtypes", _embedding_samples),
         Adapter(
-            "run_linear",
-            "linear",
-            "§1 Linear",
-            lambda: [((8, 6, linear_weight(1, 6, 8, torch.float32, "cpu"), _normal(2, 2, 3, 8)), {})],
-        ),
-        Adapter(
-            "run_embedding", "embedding", "§1 Embedding", lambda: [((20, 8, _normal(3, 20, 8), _ids(4, 20, 2, 5)), {})]
-        ),
-        Adapter("run_silu", "swiglu", "§1 SiLU", lambda: [((_normal(5, 2, 3, 8, scale=3.0),), {})]),
-        Adapter(
-            "run_swiglu",
+            "run_silu",
             "swiglu",
-            "§1 SwiGLU",
-            lambda: [
-                (
-                    (
-                        8,
-                        12,
-                        linear_weight(6, 12, 8, torch.float32, "cpu"),
-                        linear_weight(7, 8, 12, torch.float32, "cpu"),
-                        linear_weight(8, 12, 8, torch.float32, "cpu"),
-                        _normal(9, 2, 3, 8),
-                    ),
-                    {},
-                )
-            ],
+            "§1 SiLU",
+            # Values to ±200: exp(x) overflows float32, so a sigmoid written as exp(x) / (1 + exp(x)) shows.
+            lambda: [((_normal(5, 2, 3, 8, scale=3.0),), {}), ((_normal(6, 3, 8, scale=100.0),), {})],
         ),
+        Adapter("run_swiglu", "swiglu", "§1 SwiGLU", _swiglu_samples),
         Adapter(
             "run_rmsnorm",
             "rmsnorm",
             "§1 RMSNorm, §5 working precision",
-            lambda: [(_rmsnorm_args(3.0), {}), _in_dtype((_rmsnorm_args(500.0), {}), torch.float16)],
+            lambda: [
+                (_rmsnorm_args(3.0, 2, 3), {}),
+                _in_dtype((_rmsnorm_args(500.0, 2, 3), {}), torch.float16),
+                # Mean squares near eps, so where eps is added shows; float64, computed in float32 or not.
+                (_rmsnorm_args(3e-3, 4), {}),
+                _in_dtype((_rmsnorm_args(3.0, 3), {}), torch.float64),
+            ],
             # The handout: "upcast your input to torch.float32", and return the input's dtype.
             scored_dtypes=("float32", "float16", "bfloat16"),
         ),
-        Adapter(
-            "run_rope",
-            "rope",
-            "§1 RoPE, §4 positions",
-            lambda: [((8, 10000.0, 32, _normal(12, 2, 5, 8), _ids(13, 32, 2, 5)), {})],
-        ),
+        Adapter("run_rope", "rope", "§1 RoPE, §4 positions", _rope_samples),
         Adapter(
             "run_softmax",
             "softmax",
@@ -158,32 +241,37 @@ ADAPTERS: dict[str, Adapter] = {
             "run_scaled_dot_product_attention",
             "scaled_dot_product_attention",
             "§1 scaled dot-product attention, §4 masks",
-            lambda: [
-                (_qkv(), {"mask": torch.ones(4, 6, dtype=torch.bool).tril(2).expand(2, 4, 6)}),
-                (_qkv(), {}),
-                _in_dtype((_qkv(), {}), torch.float64),
-            ],
+            _sdpa_samples,
         ),
         Adapter(
             "run_multihead_self_attention",
             "multihead_self_attention",
             "§1 causal multi-head self-attention",
-            lambda: [((16, 4, *_projections(), _normal(24, 2, 5, 16)), {})],
+            _mha_samples,
         ),
         Adapter(
             "run_multihead_self_attention_with_rope",
             "multihead_self_attention",
             "§1 causal multi-head self-attention, §4 positions",
-            lambda: [
-                ((16, 4, 16, 10000.0, *_projections(), _normal(24, 2, 5, 16)), {"token_positions": _ids(25, 16, 2, 5)})
-            ],
+            _mha_rope_samples,
         ),
         Adapter(
             "run_transformer_block",
             "transformer_block",
             "§1 pre-norm Transformer block",
             lambda: [
-                ((16, 4, 24, 16, 10000.0, block_weights(30, 16, 24, torch.float32, "cpu"), _normal(26, 2, 5, 16)), {})
+                (
+                    (
+                        16,
+                        4,
+                        24,
+                        16,
+                        OTHER_THETA,
+                        block_weights(30, 16, 24, torch.float32, "cpu"),
+                        _normal(26, 2, 5, 16),
+                    ),
+                    {},
+                )
             ],
         ),
         Adapter(
@@ -214,6 +302,8 @@ ADAPTERS: dict[str, Adapter] = {
             lambda: [
                 ((_normal(28, 2, 5, 11, scale=3.0), _ids(29, 11, 2, 5)), {}),
                 ((_normal(28, 2, 5, 11, scale=3000.0), _ids(29, 11, 2, 5)), {}),
+                # The loss in the logits' dtype (SPEC §4), int32 targets.
+                _in_dtype(((_normal(30, 3, 11, scale=3.0), _ids(31, 11, 3).to(torch.int32)), {}), torch.float16),
             ],
         ),
     )
