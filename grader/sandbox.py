@@ -88,9 +88,13 @@ def _where(traceback_text: object, frames: int = 4) -> str:
     starts = [i for i, line in enumerate(lines) if line.lstrip().startswith('File "')]
     own = [i for i in starts if "worker.py" in lines[i]]
     below = [i for i in starts if not own or i > own[-1]]
-    if not below:
+    # The submission's own frames, not torch's: the student's line is the one to look at.
+    theirs = [i for i in below if "site-packages" not in lines[i] and "<frozen" not in lines[i]]
+    if not theirs:
         return ""
-    return "\n  raised at (most recent call last):\n" + "\n".join(lines[below[-frames:][0] :])
+    ends = {start: next((i for i in starts if i > start), len(lines)) for start in theirs[-frames:]}
+    shown = [line for start, end in ends.items() for line in lines[start:end]]
+    return "\n  raised at (the submission's frames, most recent call last):\n" + "\n".join(shown)
 
 
 class SubmissionCrashed(SubmissionError):
