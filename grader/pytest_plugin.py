@@ -32,7 +32,8 @@ STAGED_ROOT_ENV = "GRADER_STAGED_ROOT"  # set by the grader: --impl is a staged 
 FAILURES_SECTION = "grader failures"
 # Between the failures of one check (a Hypothesis group split into its members): reports cut only here.
 MEMBER_SEPARATOR = "\n\n"
-MEMBER_CHARS = 6000  # one failure: its law, inputs, worst element, snippet and falsifying example
+HEAD_CHARS = 3000  # the exception's own message: the law, inputs and worst element
+MEMBER_CHARS = 12000  # one failure with its notes: the snippet (at most MAX_VALUES literals) and the example
 _EXAMPLE = re.compile(r"^(Falsifying example:.*?)(?=^\S|\Z)", re.MULTILINE | re.DOTALL)
 _REPRODUCE = re.compile(r"^.*@reproduce_failure\(.*$", re.MULTILINE)
 
@@ -159,10 +160,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 def _members(error: BaseException) -> list[str]:
     if isinstance(error, BaseExceptionGroup):
         return [member for inner in error.exceptions for member in _members(inner)]
-    notes = [str(note) for note in getattr(error, "__notes__", ())]
     # Hypothesis's @reproduce_failure hint needs this project's test source: the snippet replaces it for a student.
-    text = "\n".join([f"{type(error).__name__}: {error}", *notes])
-    return ["\n".join(line for line in text.splitlines() if "@reproduce_failure" not in line)[:MEMBER_CHARS]]
+    notes = [
+        "\n".join(line for line in str(note).splitlines() if "@reproduce_failure" not in line)
+        for note in getattr(error, "__notes__", ())
+    ]
+    parts = [f"{type(error).__name__}: {error}"[:HEAD_CHARS]]
+    for note in notes:  # whole notes or none: a snippet cut short would not run
+        fits = sum(map(len, parts)) + len(note) <= MEMBER_CHARS
+        parts.append(note if fits else f"(a note of {len(note)} characters left out)")
+    return ["\n".join(parts)]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -16,7 +16,7 @@ import torch
 from hypothesis.control import _current_build_context
 
 # More values than this and a snippet stops being something to paste: the failure names the shapes instead.
-MAX_VALUES = 512
+MAX_VALUES = 256
 MARKER = "Reproduce: run this from your repository's root"
 
 

@@ -437,6 +437,16 @@ def test_a_hypothesis_group_is_split_into_its_members_each_with_its_notes() -> N
     ]
 
 
+def test_a_note_too_long_for_the_record_is_left_out_whole_never_cut() -> None:
+    from grader.pytest_plugin import MEMBER_CHARS, _members
+
+    error = AssertionError("law broken")
+    error.add_note("# Reproduce: short")
+    error.add_note("x" * MEMBER_CHARS)
+    (member,) = _members(error)
+    assert member == f"AssertionError: law broken\n# Reproduce: short\n(a note of {MEMBER_CHARS} characters left out)"
+
+
 def test_the_most_telling_failure_comes_first() -> None:
     from grader.scoring import FailedCheck, most_telling_first
 
