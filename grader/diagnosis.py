@@ -31,7 +31,7 @@ import torch
 from grader.sandbox import SubmissionRaised
 from harness import budget
 from harness.assertions import Tolerance, mismatch
-from harness.differential import reference_adapter
+from harness.differential import reference_adapter, tensors_of
 from harness.protocol import ADAPTERS, Sample
 from reference import adapters as reference
 from reference.checks import checks
@@ -130,17 +130,9 @@ def _case(name: str, sample: Sample) -> Case:
     arguments = dict(zip(ADAPTERS[name].parameters, args, strict=False)) | kwargs
     oracle = reference_adapter(name)
     truth = budget.float64_truth(oracle, arguments)
-    dtype = _floats(arguments)[0].dtype
+    dtype = next(t.dtype for t in tensors_of(arguments).values() if t.is_floating_point())
     tolerance = FLOAT64_NOISE if dtype == torch.float64 else budget.budget(oracle, arguments, dtype, truth)
     return Case(sample, truth, dtype, tolerance)
-
-
-def _floats(arguments: dict[str, Any]) -> list[torch.Tensor]:
-    tensors = []
-    for value in arguments.values():
-        values = value.values() if isinstance(value, dict) else [value]
-        tensors += [item for item in values if isinstance(item, torch.Tensor) and item.is_floating_point()]
-    return tensors
 
 
 @functools.cache

@@ -25,7 +25,8 @@ from reference import checks
 DTYPES = pytest.mark.parametrize("dtype", ALL_FLOATS)  # ids name the dtype: harness/pytest_plugin.py
 
 
-def _tensors(arguments: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+def tensors_of(arguments: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Every tensor argument by name, a weights mapping's entries as ``name[key]``."""
     found = {}
     for name, value in arguments.items():
         if isinstance(value, torch.Tensor):
@@ -69,9 +70,9 @@ def agrees(
     function = implementation(adapter)
     law = f"{adapter} agrees with the reference adapter in {str(dtype).removeprefix('torch.')}"
     inputs = _described(arguments)
-    before = {name: tensor.clone() for name, tensor in _tensors(arguments).items()}
+    before = {name: tensor.clone() for name, tensor in tensors_of(arguments).items()}
     actual = function(**arguments)
-    for name, tensor in _tensors(arguments).items():
+    for name, tensor in tensors_of(arguments).items():
         if not torch.equal(tensor, before[name]):
             raise AssertionError(f"law broken: {adapter} leaves its inputs unchanged\n  it modified {name} in place")
     oracle_function = reference_adapter(adapter)
