@@ -86,7 +86,7 @@ def _grade_staged(
         report = _check(submission, staged, rubric, device, progress, processes, isolation)
         for problem, spec in zip(report.problems, rubric.problems, strict=True):
             if problem.failed:
-                problem.likely_bugs = likely_bugs(list(spec.adapters), sandbox.call)
+                problem.likely_bugs = likely_bugs(list(spec.adapters), sandbox.call, sandbox.vjp)
     return report
 
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from grader.rubric import Problem, Rubric
 from grader.suite_run import CheckOutcome, SuiteRun
-from harness.protocol import SCORED
+from harness.protocol import ASPECTS, SCORED
 
 NOT_IMPLEMENTED = "not implemented"
 
@@ -16,6 +16,17 @@ class FailedCheck:
     nodeid: str
     message: str
     kind: str = SCORED  # "scored", or the finding kind of a check the rubric does not score
+
+
+@dataclass
+class AspectResult:
+    """One aspect's checks under a problem (values, gradients, side-effects): a row of its own in every report."""
+
+    name: str
+    passed: int
+    failed: int  # failed checks that cost points (of a kind the rubric scores)
+    share: float | None = None  # its own share of the problem's points, when the rubric gives it one
+    points: float | None = None
 
 
 @dataclass
@@ -32,6 +43,7 @@ class ProblemResult:
     likely_bugs: list[str] = field(default_factory=list)
     not_verified: list[str] = field(default_factory=list)  # checks owed a verdict that never reported
     findings: list[FailedCheck] = field(default_factory=list)  # failed checks the rubric does not score
+    aspects: list[AspectResult] = field(default_factory=list)
 
 
 @dataclass
@@ -62,8 +74,9 @@ def score_problem(
     matched = sorted(
         (o for o in outcomes if o.problem == problem.name and problem.counts(o.nodeid)), key=lambda o: o.nodeid
     )
-    failed = [o for o in matched if o.outcome == "failed" and o.kind in scores]
-    findings = [o for o in matched if o.outcome == "failed" and o.kind not in scores]
+    free = {aspect for aspect, share in problem.aspects if share == 0}  # checked and reported, costing nothing
+    failed = [o for o in matched if o.outcome == "failed" and o.kind in scores and o.aspect not in free]
+    findings = [o for o in matched if o.outcome == "failed" and (o.kind not in scores or o.aspect in free)]
     passed = [o for o in matched if o.outcome == "passed"]
     missing = [o for o in matched if o.outcome == "skipped" and o.message.startswith(NOT_IMPLEMENTED)]
     if failed:
@@ -78,10 +91,12 @@ def score_problem(
         status = "not attempted"
     else:
         status = "not graded"  # no check ran: the rubric leaves none of this problem's checks
+    aspects = _aspect_rows(problem, matched, failed, status, bool(unreported))
+    earned = problem.points if status == "passed" else sum(row.points or 0.0 for row in aspects)
     return ProblemResult(
         name=problem.name,
         title=problem.title,
-        points=problem.points if status == "passed" else 0.0,
+        points=earned,
         max_points=problem.points,
         status=status,
         passed=len(passed),
@@ -90,7 +105,36 @@ def score_problem(
         failures=[FailedCheck(o.nodeid, o.message, o.kind) for o in failed],
         not_verified=sorted(unreported),
         findings=[FailedCheck(o.nodeid, o.message, o.kind) for o in findings],
+        aspects=aspects,
     )
+
+
+def _aspect_rows(
+    problem: Problem, matched: list[CheckOutcome], failed: list[CheckOutcome], status: str, unreported: bool
+) -> list[AspectResult]:
+    """A row per aspect that has checks. Where the rubric gives aspects shares, each pool (an aspect with a share of
+    its own, or all the other checks together) earns its share when none of its checks failed, in a problem that
+    passed or failed with every check reported; "incomplete", "not verified" and the rest earn nothing."""
+    shares = dict(problem.aspects)
+    rest = 1.0 - sum(shares.values())
+    earning = status == "passed" or (status == "failed" and not unreported)
+    failed_aspects = {o.aspect for o in failed}
+    rest_earned = earning and not (failed_aspects - set(shares))
+    rows, rest_shown = [], False
+    for aspect in ASPECTS:
+        checks = [o for o in matched if o.aspect == aspect]
+        if not checks:
+            continue
+        share = points = None
+        if aspect in shares:
+            share = shares[aspect]
+            points = share * problem.points if earning and aspect not in failed_aspects else 0.0
+        elif shares and not rest_shown:  # the other checks earn the rest once, shown on the first of their rows
+            share, rest_shown = rest, True
+            points = rest * problem.points if rest_earned else 0.0
+        passed = sum(o.outcome == "passed" for o in checks)
+        rows.append(AspectResult(aspect, passed, sum(o in failed for o in checks), share, points))
+    return rows
 
 
 def unreported_by_problem(run: SuiteRun) -> dict[str | None, list[str]]:

@@ -25,7 +25,7 @@ from grader.pytest_plugin import ISOLATION_ENV, RECORD_FD, STAGED_ROOT_ENV
 from grader.rubric import Rubric
 from grader.staging import Staged
 from harness.implementation import ENV_VAR as IMPLEMENTATION_ENV
-from harness.protocol import SCORED
+from harness.protocol import ASPECTS, SCORED, VALUES
 
 GRADER_ROOT = Path(__file__).resolve().parents[1]
 OUTCOMES = ("passed", "failed", "skipped")
@@ -41,6 +41,7 @@ class CheckOutcome:
     seconds: float
     problem: str | None = None  # the problem of the adapter under test (harness/protocol.py)
     kind: str = SCORED  # "scored", or the kind of finding the check is (SPEC §5: its dtype)
+    aspect: str = VALUES  # what it verifies: values, gradients or side-effects (harness/protocol.py ASPECTS)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def parse_record(line: bytes) -> dict | CheckOutcome | None:
         ids = record.get("nodeids")
         return {"nodeids": ids} if isinstance(ids, list) and all(isinstance(i, str) for i in ids) else None
     fields = (record.get("nodeid"), record.get("outcome"), record.get("message"), record.get("seconds"))
-    problem, kind = record.get("problem"), record.get("check", SCORED)
+    problem, kind, aspect = record.get("problem"), record.get("check", SCORED), record.get("aspect", VALUES)
     if (
         record.get("event") != "test"
         or not isinstance(fields[0], str)
@@ -75,9 +76,10 @@ def parse_record(line: bytes) -> dict | CheckOutcome | None:
         or not isinstance(fields[3], int | float)
         or not (problem is None or isinstance(problem, str))
         or not isinstance(kind, str)
+        or aspect not in ASPECTS
     ):
         return None
-    return CheckOutcome(fields[0], fields[1], fields[2], float(fields[3]), problem, kind)
+    return CheckOutcome(fields[0], fields[1], fields[2], float(fields[3]), problem, kind, aspect)
 
 
 def run_suites(

@@ -41,6 +41,15 @@ FINDING_KINDS = {
     "composition": "the composite equals the composition of the submission's own part adapters",
 }
 
+# What a check verifies, declared with ``@pytest.mark.aspect(name)`` (none: values). Reports show each aspect as its
+# own row under a problem, and a rubric may give an aspect its own share of a problem's points (grader/rubric.py).
+VALUES = "values"
+ASPECTS = {
+    VALUES: "the adapter's outputs: agreement with the reference and laws of the forward values",
+    "gradients": "autograd gradients with respect to the activation inputs: agreement with the reference and laws",
+    "side-effects": "every tensor passed in (activations, weights, masks, positions) is unchanged after the call",
+}
+
 
 @dataclass(frozen=True)
 class Adapter:
@@ -49,6 +58,9 @@ class Adapter:
     spec: str  # the SPEC section that defines its semantics
     samples: Callable[[], list[Sample]]  # fixed, seeded inputs (float32 unless a case needs another dtype)
     scored_dtypes: tuple[str, ...] = SCORED_DTYPES
+    # Floating activation inputs, whose gradients the suite checks. Weights are copied into the submission's own
+    # modules (as load_state_dict does), so gradients with respect to the weights passed in are not observable.
+    differentiable: tuple[str, ...] = ()
 
     def kind_of_check(self, dtype: str | None) -> str:
         """``"scored"``, or the kind of finding a check of this adapter in ``dtype`` is (the dtype's name)."""
@@ -106,11 +118,18 @@ ADAPTERS: dict[str, Adapter] = {
             "linear",
             "§1 Linear",
             lambda: [((8, 6, linear_weight(1, 6, 8, torch.float32, "cpu"), _normal(2, 2, 3, 8)), {})],
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_embedding", "embedding", "§1 Embedding", lambda: [((20, 8, _normal(3, 20, 8), _ids(4, 20, 2, 5)), {})]
         ),
-        Adapter("run_silu", "swiglu", "§1 SiLU", lambda: [((_normal(5, 2, 3, 8, scale=3.0),), {})]),
+        Adapter(
+            "run_silu",
+            "swiglu",
+            "§1 SiLU",
+            lambda: [((_normal(5, 2, 3, 8, scale=3.0),), {})],
+            differentiable=("in_features",),
+        ),
         Adapter(
             "run_swiglu",
             "swiglu",
@@ -128,6 +147,7 @@ ADAPTERS: dict[str, Adapter] = {
                     {},
                 )
             ],
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_rmsnorm",
@@ -136,12 +156,14 @@ ADAPTERS: dict[str, Adapter] = {
             lambda: [(_rmsnorm_args(3.0), {}), _in_dtype((_rmsnorm_args(500.0), {}), torch.float16)],
             # The handout: "upcast your input to torch.float32", and return the input's dtype.
             scored_dtypes=("float32", "float16", "bfloat16"),
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_rope",
             "rope",
             "§1 RoPE, §4 positions",
             lambda: [((8, 10000.0, 32, _normal(12, 2, 5, 8), _ids(13, 32, 2, 5)), {})],
+            differentiable=("in_query_or_key",),
         ),
         Adapter(
             "run_softmax",
@@ -153,6 +175,7 @@ ADAPTERS: dict[str, Adapter] = {
                 ((_normal(15, 4, 3, scale=3.0), 0), {}),
                 _in_dtype(((_normal(14, 2, 3, 7, scale=3.0), -1), {}), torch.float64),
             ],
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_scaled_dot_product_attention",
@@ -163,12 +186,14 @@ ADAPTERS: dict[str, Adapter] = {
                 (_qkv(), {}),
                 _in_dtype((_qkv(), {}), torch.float64),
             ],
+            differentiable=("Q", "K", "V"),
         ),
         Adapter(
             "run_multihead_self_attention",
             "multihead_self_attention",
             "§1 causal multi-head self-attention",
             lambda: [((16, 4, *_projections(), _normal(24, 2, 5, 16)), {})],
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_multihead_self_attention_with_rope",
@@ -177,6 +202,7 @@ ADAPTERS: dict[str, Adapter] = {
             lambda: [
                 ((16, 4, 16, 10000.0, *_projections(), _normal(24, 2, 5, 16)), {"token_positions": _ids(25, 16, 2, 5)})
             ],
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_transformer_block",
@@ -185,6 +211,7 @@ ADAPTERS: dict[str, Adapter] = {
             lambda: [
                 ((16, 4, 24, 16, 10000.0, block_weights(30, 16, 24, torch.float32, "cpu"), _normal(26, 2, 5, 16)), {})
             ],
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_transformer_lm",
@@ -215,6 +242,7 @@ ADAPTERS: dict[str, Adapter] = {
                 ((_normal(28, 2, 5, 11, scale=3.0), _ids(29, 11, 2, 5)), {}),
                 ((_normal(28, 2, 5, 11, scale=3000.0), _ids(29, 11, 2, 5)), {}),
             ],
+            differentiable=("inputs",),
         ),
     )
 }

@@ -165,18 +165,10 @@ def _as_implementation(function_for_name):
     return lambda name: function_for_name(name)
 
 
-def test_agrees_accepts_the_reference_and_names_an_argument_changed_in_place() -> None:
+def test_agrees_accepts_the_reference() -> None:
     arguments = {"in_features": make_tensor(3, (2, 5)), "dim": -1}
     agrees(_as_implementation(lambda name: getattr(reference, name)), "run_softmax", dict(arguments),
            dtype=torch.float32, device=torch.device("cpu"))  # fmt: skip
-
-    def subtracts_in_place(in_features, dim):
-        in_features -= in_features.amax(dim, keepdim=True)
-        return torch.softmax(in_features, dim)
-
-    with pytest.raises(AssertionError, match="it modified in_features in place"):
-        agrees(_as_implementation(lambda name: subtracts_in_place), "run_softmax", dict(arguments),
-               dtype=torch.float32, device=torch.device("cpu"))  # fmt: skip
 
 
 def test_agrees_rejects_a_wrong_output_dtype() -> None:
