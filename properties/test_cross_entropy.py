@@ -24,7 +24,16 @@ from hypothesis import strategies as st
 from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
 from harness.differential import DTYPES, agrees, gradient_agrees, gradients, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, exact_grid, make_ids, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, INDEX_DTYPES, WIDE_FLOATS, floats, seeds, shapes, token_ids
+from harness.strategies import (
+    ALL_FLOATS,
+    INDEX_DTYPES,
+    WIDE_FLOATS,
+    floats,
+    secondary_settings,
+    seeds,
+    shapes,
+    token_ids,
+)
 
 pytestmark = pytest.mark.adapters("run_cross_entropy")
 
@@ -238,6 +247,7 @@ def test_gradient_is_softmax_minus_onehot_over_n(implementation, device, dtype, 
 
 @pytest.mark.aspect("gradients")
 @DTYPES
+@secondary_settings()
 @given(data=st.data(), seed=seeds())
 def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
     """The autograd gradient with respect to inputs, for a drawn cotangent, is the reference's (SPEC §5)."""
@@ -247,6 +257,7 @@ def test_gradient_agrees_with_reference(implementation, device, dtype, data, see
 
 @pytest.mark.aspect("side-effects")
 @pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
 @given(data=st.data())
 def test_leaves_inputs_unchanged(implementation, device, dtype, data):
     """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from harness.assertions import Tolerance, assert_law, assert_tensor
 from harness.differential import DTYPES, agrees, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, make_ids, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, INDEX_DTYPES, floats, seeds, shapes, token_ids
+from harness.strategies import ALL_FLOATS, INDEX_DTYPES, floats, secondary_settings, seeds, shapes, token_ids
 
 pytestmark = pytest.mark.adapters("run_embedding")
 
@@ -144,6 +144,7 @@ def test_agrees_with_reference(implementation, device, dtype, data):
 
 @pytest.mark.aspect("side-effects")
 @pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
 @given(data=st.data())
 def test_leaves_inputs_unchanged(implementation, device, dtype, data):
     """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""

@@ -29,6 +29,7 @@ from harness.strategies import (
     index_tensor,
     projections,
     rope_thetas,
+    secondary_settings,
     seeds,
     shapes,
 )
@@ -421,6 +422,7 @@ def test_gradient_is_causal(implementation, device, dtype, data, rope, seed):
 @pytest.mark.aspect("gradients")
 @pytest.mark.adapters("run_multihead_self_attention")
 @DTYPES
+@secondary_settings()
 @given(data=st.data(), seed=seeds())
 def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
     """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
@@ -431,6 +433,7 @@ def test_gradient_agrees_with_reference(implementation, device, dtype, data, see
 @pytest.mark.aspect("side-effects")
 @pytest.mark.adapters("run_multihead_self_attention")
 @pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
 @given(data=st.data())
 def test_leaves_inputs_unchanged(implementation, device, dtype, data):
     """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
@@ -440,6 +443,7 @@ def test_leaves_inputs_unchanged(implementation, device, dtype, data):
 @pytest.mark.aspect("gradients")
 @pytest.mark.adapters("run_multihead_self_attention_with_rope")
 @DTYPES
+@secondary_settings()
 @given(data=st.data(), seed=seeds())
 def test_gradient_agrees_with_reference_with_rope(implementation, device, dtype, data, seed):
     """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
@@ -452,6 +456,7 @@ def test_gradient_agrees_with_reference_with_rope(implementation, device, dtype,
 @pytest.mark.aspect("side-effects")
 @pytest.mark.adapters("run_multihead_self_attention_with_rope")
 @pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
 @given(data=st.data())
 def test_leaves_inputs_unchanged_with_rope(implementation, device, dtype, data):
     """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
 from harness.differential import DTYPES, agrees, gradient_agrees, gradients, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, make_ids, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, WIDE_FLOATS, floats, gain, seeds, shapes
+from harness.strategies import ALL_FLOATS, WIDE_FLOATS, floats, gain, secondary_settings, seeds, shapes
 
 pytestmark = pytest.mark.adapters("run_rmsnorm")
 
@@ -267,6 +267,7 @@ def test_input_gradient_orthogonal_to_input(implementation, device, dtype, data,
 
 @pytest.mark.aspect("gradients")
 @DTYPES
+@secondary_settings()
 @given(data=st.data(), seed=seeds())
 def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
     """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
@@ -276,6 +277,7 @@ def test_gradient_agrees_with_reference(implementation, device, dtype, data, see
 
 @pytest.mark.aspect("side-effects")
 @pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
 @given(data=st.data())
 def test_leaves_inputs_unchanged(implementation, device, dtype, data):
     """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""

@@ -30,6 +30,7 @@ from harness.strategies import (
     index_tensor,
     lead_shapes,
     rope_thetas,
+    secondary_settings,
     seeds,
     shapes,
 )
@@ -485,6 +486,7 @@ def test_backward_is_the_inverse_rotation(implementation, device, dtype, data):
 
 @pytest.mark.aspect("gradients")
 @DTYPES
+@secondary_settings()
 @given(data=st.data(), seed=seeds())
 def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
     """The autograd gradient with respect to in_query_or_key, for a drawn cotangent, is the reference's (SPEC §5)."""
@@ -494,6 +496,7 @@ def test_gradient_agrees_with_reference(implementation, device, dtype, data, see
 
 @pytest.mark.aspect("side-effects")
 @pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
 @given(data=st.data())
 def test_leaves_inputs_unchanged(implementation, device, dtype, data):
     """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""

@@ -21,7 +21,17 @@ from hypothesis import strategies as st
 from harness.assertions import Tolerance, assert_law, assert_tensor
 from harness.differential import DTYPES, agrees, gradient_agrees, leaves_inputs_unchanged
 from harness.inputs import make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, WIDE_FLOATS, attention_masks, floats, laid_out, lead_shapes, seeds, shapes
+from harness.strategies import (
+    ALL_FLOATS,
+    WIDE_FLOATS,
+    attention_masks,
+    floats,
+    laid_out,
+    lead_shapes,
+    secondary_settings,
+    seeds,
+    shapes,
+)
 
 pytestmark = pytest.mark.adapters("run_scaled_dot_product_attention")
 
@@ -438,6 +448,7 @@ def test_agrees_with_reference(implementation, device, dtype, data):
 
 @pytest.mark.aspect("gradients")
 @DTYPES
+@secondary_settings()
 @given(data=st.data(), seed=seeds())
 def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
     """The autograd gradient with respect to Q, K and V, for a drawn cotangent, is the reference's (SPEC §5)."""
@@ -449,6 +460,7 @@ def test_gradient_agrees_with_reference(implementation, device, dtype, data, see
 
 @pytest.mark.aspect("side-effects")
 @pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
 @given(data=st.data())
 def test_leaves_inputs_unchanged(implementation, device, dtype, data):
     """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""

@@ -26,6 +26,7 @@ from harness.strategies import (
     head_layouts,
     layer_weights,
     rope_thetas,
+    secondary_settings,
     seeds,
 )
 
@@ -326,6 +327,7 @@ def test_gradient_is_causal(implementation, device, dtype, data, seed):
 
 @pytest.mark.aspect("gradients")
 @DTYPES
+@secondary_settings()
 @given(data=st.data(), seed=seeds())
 def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
     """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
@@ -335,6 +337,7 @@ def test_gradient_agrees_with_reference(implementation, device, dtype, data, see
 
 @pytest.mark.aspect("side-effects")
 @pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
 @given(data=st.data())
 def test_leaves_inputs_unchanged(implementation, device, dtype, data):
     """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""

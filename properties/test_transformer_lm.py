@@ -26,6 +26,7 @@ from harness.strategies import (
     head_layouts,
     layer_weights,
     rope_thetas,
+    secondary_settings,
     seeds,
     token_ids,
     weight,
@@ -262,6 +263,7 @@ def test_lm_logits_of_a_prefix_are_the_prefix_of_the_logits(implementation, devi
 
 @pytest.mark.aspect("side-effects")
 @pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
 @given(data=st.data())
 def test_leaves_inputs_unchanged(implementation, device, dtype, data):
     """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
