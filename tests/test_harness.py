@@ -190,3 +190,15 @@ def test_dtypes_option_deselects_other_dtypes_in_both_suites() -> None:
     ids = [line for line in listed if "::" in line]
     assert ids and all("float32" in line for line in ids), ids
     assert any(line.startswith("golden/") for line in ids) and any(line.startswith("properties/") for line in ids)
+
+
+def test_secondary_settings_take_a_quarter_of_the_active_profile_unshrunk() -> None:
+    from hypothesis import Phase
+
+    from harness.strategies import secondary_settings
+
+    grading = settings(max_examples=20, derandomize=True, database=None)  # as properties/conftest.py's "grading"
+    chosen = secondary_settings(grading)
+    assert chosen.max_examples == 5 and chosen.derandomize  # the profile's other settings are kept
+    assert Phase.shrink not in chosen.phases
+    assert secondary_settings(settings(max_examples=2)).max_examples == 3  # never below three
