@@ -3,7 +3,8 @@
 Inside Gradescope's container, once per submission, as root: find what the student uploaded under
 ``ROOT/submission`` (a bare ``adapters.py``, ``tests/adapters.py``, a repository, or a zip of one), grade it in
 the strongest box the container allows, and keep ``ROOT/results/results.json`` valid throughout: it is written
-first with every problem "not verified" at 0, then replaced (atomically, never half-written) by the grade.
+first with every problem "not verified" at 0, replaced (atomically, never half-written) by the grade so far each
+time a test module has finished, and at last by the grade: a platform timeout leaves what was verified.
 """
 
 from __future__ import annotations
@@ -129,7 +130,14 @@ def main(argv: list[str] | None = None) -> int:
                 report = ungradable(rubric, submission.name, "cpu", why)
             else:
                 print(f"grading {submission} at isolation {level.value}", why)
-                report = grade_submission(submission, rubric, "cpu", processes=os.cpu_count() or 1, isolation=level)
+                report = grade_submission(
+                    submission,
+                    rubric,
+                    "cpu",
+                    processes=os.cpu_count() or 1,
+                    isolation=level,
+                    on_partial=lambda partial: write_results(partial, results),
+                )
     write_results(report, results)
     print(f"{report.submission}: {report.score:g} / {report.max_score:g} in {report.seconds:.1f} s")
     return 2 if level is None else 0

@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -31,9 +32,9 @@ from grader.gradebook import CSV_NAME, JSON_NAME, Entry, Gradebook, content_sha2
 from grader.reports import FORMATS, render_terminal, write_reports
 from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricError, load_rubric
 from grader.sandbox import ISOLATION_CHOICES, IsolationUnavailable, Limits, Sandbox, SubmissionError, choose_isolation
-from grader.scoring import GradeReport, grade, ungradable
+from grader.scoring import GradeReport, grade, so_far, ungradable
 from grader.staging import Staged, stage
-from grader.suite_run import run_suites
+from grader.suite_run import SuiteRun, run_suites
 from harness.implementation import ImplementationError
 
 
@@ -44,16 +45,19 @@ def grade_submission(
     progress: Progress | None = None,
     processes: int = 1,
     isolation: box.Level | str = box.Level.NAMESPACES,
+    on_partial: Callable[[GradeReport], None] | None = None,
 ) -> GradeReport:
     """Grade one submission; ``processes`` pytest workers share its checks (the report does not depend on it).
 
     Whatever the submission does, this returns a report: every failure around it becomes "ungradable: reason".
+    ``on_partial`` sees the grade so far whenever more checks are in (``scoring.so_far``), for a platform that
+    shows results while grading runs.
     """
     started = time.monotonic()
     level = box.Level(isolation)
     scratch = Path(tempfile.mkdtemp(prefix="grade-run-"))
     try:
-        report = _grade_staged(submission, scratch, rubric, device, progress, processes, level)
+        report = _grade_staged(submission, scratch, rubric, device, progress, processes, level, on_partial)
     except Exception as error:  # the grader's own failure on a hostile submission: reported, never a crash
         report = ungradable(rubric, str(submission), device, f"grader error: {type(error).__name__}: {error}")
     finally:
@@ -71,6 +75,7 @@ def _grade_staged(
     progress: Progress | None,
     processes: int,
     isolation: box.Level,
+    on_partial: Callable[[GradeReport], None] | None,
 ) -> GradeReport:
     try:
         staged = stage(submission, scratch)  # one copy, mounted read-only by every box of this grading
@@ -83,14 +88,14 @@ def _grade_staged(
             sandbox.start()
         except SubmissionError as error:
             return ungradable(rubric, str(submission), device, str(error))
-        report = _check(submission, staged, rubric, device, progress, processes, isolation)
+        report = _check(submission, staged, rubric, device, progress, processes, isolation, on_partial)
         for problem, spec in zip(report.problems, rubric.problems, strict=True):
             if problem.failed:
                 # One problem's diagnosis calls share one check's time: an adapter answering each of its several
                 # samples just under the call limit cannot stretch the grading by a call limit per sample.
                 sandbox.begin_check(rubric.check_seconds)
                 try:
-                    problem.likely_bugs = likely_bugs(list(spec.adapters), sandbox.call)
+                    problem.likely_bugs = likely_bugs(list(spec.adapters), sandbox.call, sandbox.vjp)
                 finally:
                     sandbox.end_check()
     return report
@@ -104,6 +109,7 @@ def _check(
     progress: Progress | None,
     processes: int,
     isolation: box.Level,
+    on_partial: Callable[[GradeReport], None] | None,
 ) -> GradeReport:
     task = progress.add_task(f"checking {submission.name}", total=None) if progress else None
 
@@ -111,7 +117,14 @@ def _check(
         if progress is not None:
             progress.update(task, completed=done, total=total or None)
 
-    run = run_suites(staged, rubric, device, isolation, on_progress=advance, processes=processes)
+    def partial(run: SuiteRun) -> None:
+        report = so_far(rubric, run, str(submission), device)
+        report.isolation = isolation.value
+        on_partial(report)
+
+    run = run_suites(
+        staged, rubric, device, isolation, advance, processes, on_partial=partial if on_partial is not None else None
+    )
     report = grade(rubric, run, str(submission), device)
     problems = []
     if run.timed_out:

@@ -23,7 +23,7 @@ from grader.sandbox import ISOLATION_CHOICES, Limits, Sandbox, SandboxedAdapters
 from grader.staging import Staged
 from harness import reproduction
 from harness.implementation import ENV_VAR, ImplementationError
-from harness.protocol import ADAPTERS, SCORED
+from harness.protocol import ADAPTERS, SCORED, VALUES
 from harness.pytest_plugin import declared_adapters
 
 RECORD_FD = "GRADER_RECORD_FD"
@@ -110,6 +110,13 @@ def pytest_runtest_call(item: pytest.Item):
     finally:
         if _sandbox is not None:
             _sandbox.end_check()
+
+
+def pytest_harness_vjp(adapters: ModuleType, name: str, arguments: dict, wrt: list, cotangent) -> tuple | None:
+    """Differentiate in the box, where the submission's autograd graph lives."""
+    if isinstance(adapters, SandboxedAdapters):
+        return adapters.vjp(name, arguments, wrt, cotangent)
+    return None
 
 
 def pytest_harness_close_adapters(module: ModuleType) -> None:
@@ -204,6 +211,7 @@ def _describe(report: pytest.TestReport) -> dict:
     adapters = tuple(properties.get("adapters", ()))
     return {
         "check": properties.get("check", SCORED),
+        "aspect": properties.get("aspect", VALUES),
         "nodeid": report.nodeid,
         "adapters": list(adapters),
         "problem": ADAPTERS[adapters[0]].problem if adapters else None,  # the first declared is the one under test

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from grader.pytest_plugin import MEMBER_SEPARATOR
-from grader.scoring import FailedCheck, GradeReport, ProblemResult
+from grader.scoring import AspectResult, FailedCheck, GradeReport, ProblemResult
 from harness.protocol import SCORED
 
 FORMATS = ("json", "junit", "gradescope", "markdown")
@@ -82,9 +82,26 @@ def _findings(problem: ProblemResult) -> str:
     return "\n\n".join(parts + _whole(problem.findings, FINDING_CHARS, "findings"))
 
 
+def _aspect_points(problem: ProblemResult, aspect: AspectResult) -> str:
+    """An aspect's own points where the rubric gives it a share of the problem's, else a dash."""
+    if aspect.share is None:
+        return "-"
+    return f"{aspect.points or 0.0:g} / {aspect.share * problem.max_points:g}"
+
+
+def _aspects_text(problem: ProblemResult) -> str:
+    """One line per aspect (values, gradients, side-effects): what each kind of check found."""
+    return "\n".join(
+        f"{aspect.name}: {aspect.passed} passed, {aspect.failed} failed"
+        + (f", {_aspect_points(problem, aspect)} points" if aspect.share is not None else "")
+        for aspect in problem.aspects
+    )
+
+
 def _problem_text(problem: ProblemResult) -> str:
-    """Points first, then findings."""
-    return "\n\n".join(part for part in (_explanation(problem), _findings(problem)) if part)
+    """The aspects' rows, points, then findings."""
+    parts = (_aspects_text(problem), _explanation(problem), _findings(problem))
+    return "\n\n".join(part for part in parts if part)
 
 
 def render_terminal(report: GradeReport, console: Console) -> None:
@@ -102,6 +119,10 @@ def render_terminal(report: GradeReport, console: Console) -> None:
             f"{problem.passed} / {problem.failed} / {problem.not_implemented}",
             str(len(problem.findings)),
         )
+        for aspect in problem.aspects:
+            table.add_row(
+                f"  {aspect.name}", _aspect_points(problem, aspect), "", f"{aspect.passed} / {aspect.failed} / -", ""
+            )
     console.print(table)
     if report.unloadable:
         console.print(f"[red]Nothing could be graded:[/red] {report.unloadable}")
@@ -172,6 +193,9 @@ def to_markdown(report: GradeReport) -> str:
     for p in report.problems:
         counts = f"{p.passed} / {p.failed} / {p.not_implemented}"
         lines.append(f"| {p.title} | {p.points:g} / {p.max_points:g} | {p.status} | {counts} | {len(p.findings)} |")
+        lines += [
+            f"| &nbsp;&nbsp;{a.name} | {_aspect_points(p, a)} | | {a.passed} / {a.failed} / - | |" for a in p.aspects
+        ]
     if report.unloadable:
         first, _, rest = report.unloadable.partition("\n")
         lines += ["", f"**Nothing could be graded:** {first}"] + (["", "```text", rest.strip(), "```"] if rest else [])

@@ -10,6 +10,12 @@ credit. A problem whose checks all skip as "not implemented" is "not attempted".
 Checks SPEC §5 does not score by default (float64, float16 and bfloat16 values
 of most adapters) fail as findings: reported with the evidence, no points lost,
 unless ``[settings] scores`` names their kind (``rubrics/library.toml`` scores all).
+
+Checks verify one of three aspects (``harness/protocol.py`` ASPECTS): values, gradients or side effects. By
+default all of a problem's checks earn its points together. ``aspects = {gradients = 0.25}`` (per problem, or
+under ``[settings]`` for every problem that sets none) gives an aspect that share of the problem's points,
+earned by its own checks alone, the other checks earning the rest; a share of 0 makes the aspect's failures
+findings (checked and reported, costing nothing). To leave checks out entirely, ``exclude`` them.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from harness.protocol import FINDING_KINDS, PROBLEMS, SCORED
+from harness.protocol import ASPECTS, FINDING_KINDS, PROBLEMS, SCORED, VALUES
 
 RUBRICS = Path(__file__).with_name("rubrics")
 DEFAULT_RUBRIC = RUBRICS / "default.toml"
-_PROBLEM_KEYS = {"points", "exclude", "title"}
-_SETTINGS_KEYS = {"suites", "hypothesis_profile", "dtypes", "call_seconds", "check_seconds", "suite_seconds", "scores"}
+_PROBLEM_KEYS = {"points", "exclude", "title", "aspects"}
+_SETTINGS_KEYS = {
+    "suites", "hypothesis_profile", "dtypes", "call_seconds", "check_seconds", "suite_seconds", "scores", "aspects",
+}  # fmt: skip
 
 
 class RubricError(ValueError):
@@ -38,6 +46,8 @@ class Problem:
     points: float
     adapters: tuple[str, ...]
     exclude: tuple[str, ...] = ()
+    # Aspects with their own share of the points (gradients, side-effects); the other checks earn the rest.
+    aspects: tuple[tuple[str, float], ...] = ()
 
     def counts(self, nodeid: str) -> bool:
         """Whether a check of this problem's adapters counts (is not excluded by the rubric)."""
@@ -70,6 +80,7 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
         raise RubricError(f"{path}: {error}") from None
     settings = data.get("settings", {})
     _require_known_keys(path, "settings", settings, _SETTINGS_KEYS)
+    default_aspects = _aspects(path, "settings.aspects", settings.get("aspects", {}))
     tables = data.get("problems", {})
     _require_known_keys(path, "problems", tables, set(PROBLEMS))
     problems = []
@@ -88,6 +99,9 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
                 points=float(points),
                 adapters=PROBLEMS[name].adapters,
                 exclude=tuple(exclude),
+                aspects=_aspects(path, f"problems.{name}.aspects", spec["aspects"])
+                if "aspects" in spec
+                else default_aspects,
             )
         )
     if not problems:
@@ -112,6 +126,17 @@ def _scores(path: Path, kinds: object) -> tuple[str, ...]:
     if unknown:
         raise RubricError(f"{path}: settings.scores names unknown kind(s) {unknown}; known: {[SCORED, *FINDING_KINDS]}")
     return tuple(kinds)
+
+
+def _aspects(path: Path, where: str, table: object) -> tuple[tuple[str, float], ...]:
+    """``{aspect: share}``: known aspects other than values (which earn the rest), shares in [0, 1] summing to ≤ 1."""
+    _require_known_keys(path, where, table, set(ASPECTS) - {VALUES})
+    shares = tuple(table.items())
+    if not all(not isinstance(v, bool) and isinstance(v, int | float) and 0 <= v <= 1 for _, v in shares):
+        raise RubricError(f"{path}: {where} values must be shares of the problem's points between 0 and 1")
+    if sum(v for _, v in shares) > 1:
+        raise RubricError(f"{path}: {where} shares add up to more than 1")
+    return tuple((name, float(share)) for name, share in shares)
 
 
 def _require_known_keys(path: Path, where: str, table: object, known: set[str]) -> None:

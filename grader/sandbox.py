@@ -37,11 +37,12 @@ import torch
 from grader import box
 from grader.staging import Staged, stage
 from grader.wire import WireError, read_message, write_message
+from harness import backward
 from harness.implementation import ImplementationError
 
 GRADER_ROOT = Path(__file__).resolve().parents[1]
-# The worker runs from a copy of these two files: the box sees them, never the grader's checkout.
-RUNTIME = (Path(__file__).with_name("worker.py"), Path(__file__).with_name("wire.py"))
+# The worker runs from a copy of these files: the box sees them, never the grader's checkout.
+RUNTIME = (Path(__file__).with_name("worker.py"), Path(__file__).with_name("wire.py"), Path(backward.__file__))
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ class Sandbox:
         command = [
             "python", "-I", "-u", str(inside.runtime / "worker.py"),
             "--adapters", str(inside.submission / relative), "--root", str(inside.submission),
-            "--wire", str(inside.runtime / "wire.py"), "--device", str(self.device),
+            "--wire", str(inside.runtime / "wire.py"), "--backward", str(inside.runtime / "backward.py"),
+            "--device", str(self.device),
         ]  # fmt: skip
         environment = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -241,11 +243,28 @@ class Sandbox:
     # --- calls -----------------------------------------------------------------------------------
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """The adapter's result; arguments it changed in place are changed here too, as a local call would."""
+        answer = self._guarded(name, "call", {"name": name, "args": list(args), "kwargs": kwargs})
+        if isinstance(answer, _Changed):
+            _write_back(name, (args, kwargs), answer.modified)
+            return answer.value
+        return answer
+
+    def vjp(
+        self, name: str, arguments: dict[str, Any], wrt: list[str], cotangent: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``harness.backward.vjp`` run in the box: the output and the gradients, or ``MissingGradient``."""
+        request = {"name": name, "kwargs": arguments, "wrt": list(wrt), "cotangent": cotangent}
+        answer = self._guarded(name, "vjp", request)
+        _write_back(name, ((), arguments), answer.modified)
+        return answer.value, answer.gradients
+
+    def _guarded(self, name: str, kind: str, request: dict) -> Any:
         earlier = self._given_up.get(name)
         if earlier is not None:
             raise type(earlier)(f"{name} is not called again after an earlier call failed: {earlier}")
         try:
-            return self._call(name, args, kwargs)
+            return self._call(name, kind, request)
         except (SubmissionTimeout, SubmissionCrashed) as error:
             self._given_up[name] = error
             raise
@@ -258,7 +277,7 @@ class Sandbox:
     def end_check(self) -> None:
         self._check = None
 
-    def _call(self, name: str, args: tuple, kwargs: dict) -> Any:
+    def _call(self, name: str, kind: str, request: dict) -> Any:
         limit = self.limits.call_seconds
         if self._check is not None:
             deadline, budget = self._check
@@ -270,21 +289,25 @@ class Sandbox:
         if name not in self.functions:
             raise NotImplementedError(f"the submission has no {name}")
         try:
-            write_message(self._process.stdin, "call", {"name": name, "args": list(args), "kwargs": kwargs})
+            write_message(self._process.stdin, kind, request)
         except (BrokenPipeError, OSError):
             raise self._crashed(name) from None
-        kind, value = self._receive(limit, name)
-        if kind == "error" and isinstance(value, dict):
+        answer, value = self._receive(limit, name)
+        if answer == "error" and isinstance(value, dict):
             if value.get("not_implemented"):
                 raise NotImplementedError(f"{name} raises NotImplementedError")
             raised = str(value.get("type"))
             raise SubmissionRaised(
                 f"{name} raised {raised}: {value.get('message')}{_where(value.get('traceback'))}", raised
             )
-        if kind != "result":
+        expected = ("result", "changed") if kind == "call" else ("gradients", "missing_gradient")
+        if answer not in expected:
             self._kill()
-            raise SubmissionCrashed(f"{name}: the worker answered {kind!r} instead of a result")
-        return value
+            raise SubmissionCrashed(f"{name}: the worker answered {answer!r} instead of {' or '.join(expected)}")
+        try:
+            return _decoded(answer, value)
+        except WireError as error:
+            raise SubmissionCrashed(f"{name}: the worker sent a malformed {answer!r} ({error})") from None
 
     def _receive(self, seconds: float, during: str) -> tuple[str, Any]:
         """The next message, or the worker killed and an error after ``seconds`` without a whole message."""
@@ -322,6 +345,60 @@ class Sandbox:
                 return log.read().decode(errors="replace")
         except OSError:
             return ""
+
+
+@dataclass(frozen=True)
+class _Changed:
+    """An answer that changed arguments in place: ``modified`` holds ``(path, new value)`` pairs."""
+
+    value: Any
+    modified: list[tuple[list, torch.Tensor]]
+    gradients: dict[str, torch.Tensor] | None = None
+
+
+def _decoded(answer: str, value: Any) -> Any:
+    """A worker's answer checked for the shape the protocol gives it (the worker's messages are untrusted)."""
+    if answer == "result":
+        return value
+    if answer == "missing_gradient":
+        how = value.get("how") if isinstance(value, dict) else None
+        if how not in backward.MISSING:
+            raise WireError(f"unknown way for a gradient to be missing: {how!r}")
+        raise backward.MissingGradient(how, str(value.get("argument", "")), str(value.get("detail", ""))[:2000])
+    if not isinstance(value, dict) or not isinstance(value.get("modified"), list):
+        raise WireError("no list of modified arguments")
+    modified = value["modified"]
+    if not all(isinstance(item, list) and len(item) == 2 and isinstance(item[0], list) for item in modified):
+        raise WireError("modified arguments are not [path, value] pairs")
+    gradients = value.get("gradients") if answer == "gradients" else None
+    if answer == "gradients" and not (
+        isinstance(gradients, dict) and all(isinstance(g, torch.Tensor) for g in gradients.values())
+    ):
+        raise WireError("gradients are not a mapping of tensors")
+    return _Changed(value.get("value"), [(path, new) for path, new in modified], gradients)
+
+
+def _write_back(name: str, arguments: tuple, modified: list[tuple[list, Any]]) -> None:
+    """Copy the box's in-place changes into the caller's tensors, so checks of side effects see them."""
+    for path, new in modified:
+        target: Any = arguments
+        try:
+            for key in path:
+                target = target[key]
+        except (KeyError, IndexError, TypeError):
+            raise SubmissionCrashed(f"{name}: the worker named an argument {path!r} that was not passed") from None
+        where = ".".join(str(key) for key in path[1:])
+        if not (
+            isinstance(target, torch.Tensor)
+            and isinstance(new, torch.Tensor)
+            and (new.shape, new.dtype) == (target.shape, target.dtype)
+        ):
+            raise SubmissionRaised(f"{name} replaced its argument {where} in place with something else")
+        try:
+            with torch.no_grad():
+                torch.Tensor.copy_(target, new)
+        except RuntimeError:  # an expanded view cannot take the new values: say what happened instead
+            raise SubmissionRaised(f"{name} modified its argument {where} in place") from None
 
 
 def _signal_name(number: int) -> str:
@@ -363,6 +440,11 @@ class SandboxedAdapters(types.ModuleType):
 
     def close(self) -> None:
         self._sandbox.close()
+
+    def vjp(self, name: str, arguments: dict, wrt: list[str], cotangent: torch.Tensor) -> tuple:
+        if name not in self._sandbox.functions:
+            raise NotImplementedError(f"the submission has no {name}")
+        return self._sandbox.vjp(name, arguments, wrt, cotangent)
 
     def __getattr__(self, name: str):
         if not name.startswith("run_") or name not in self._sandbox.functions:

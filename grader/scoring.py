@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from grader.rubric import Problem, Rubric
 from grader.suite_run import CheckOutcome, SuiteRun
-from harness.protocol import SCORED
+from harness.protocol import ASPECTS, SCORED, module_problem
 
 NOT_IMPLEMENTED = "not implemented"
 
@@ -35,6 +35,17 @@ def most_telling_first(failures: list[FailedCheck]) -> list[FailedCheck]:
 
 
 @dataclass
+class AspectResult:
+    """One aspect's checks under a problem (values, gradients, side-effects): a row of its own in every report."""
+
+    name: str
+    passed: int
+    failed: int  # failed checks that cost points (of a kind the rubric scores)
+    share: float | None = None  # its own share of the problem's points, when the rubric gives it one
+    points: float | None = None
+
+
+@dataclass
 class ProblemResult:
     name: str
     title: str
@@ -48,6 +59,7 @@ class ProblemResult:
     likely_bugs: list[str] = field(default_factory=list)
     not_verified: list[str] = field(default_factory=list)  # checks owed a verdict that never reported
     findings: list[FailedCheck] = field(default_factory=list)  # failed checks the rubric does not score
+    aspects: list[AspectResult] = field(default_factory=list)
 
 
 @dataclass
@@ -78,8 +90,9 @@ def score_problem(
     matched = sorted(
         (o for o in outcomes if o.problem == problem.name and problem.counts(o.nodeid)), key=lambda o: o.nodeid
     )
-    failed = [o for o in matched if o.outcome == "failed" and o.kind in scores]
-    findings = [o for o in matched if o.outcome == "failed" and o.kind not in scores]
+    free = {aspect for aspect, share in problem.aspects if share == 0}  # checked and reported, costing nothing
+    failed = [o for o in matched if o.outcome == "failed" and o.kind in scores and o.aspect not in free]
+    findings = [o for o in matched if o.outcome == "failed" and (o.kind not in scores or o.aspect in free)]
     passed = [o for o in matched if o.outcome == "passed"]
     missing = [o for o in matched if o.outcome == "skipped" and o.message.startswith(NOT_IMPLEMENTED)]
     if failed:
@@ -94,10 +107,12 @@ def score_problem(
         status = "not attempted"
     else:
         status = "not graded"  # no check ran: the rubric leaves none of this problem's checks
+    aspects = _aspect_rows(problem, matched, failed, status, bool(unreported))
+    earned = problem.points if status == "passed" else sum(row.points or 0.0 for row in aspects)
     return ProblemResult(
         name=problem.name,
         title=problem.title,
-        points=problem.points if status == "passed" else 0.0,
+        points=earned,
         max_points=problem.points,
         status=status,
         passed=len(passed),
@@ -106,18 +121,48 @@ def score_problem(
         failures=most_telling_first([FailedCheck(o.nodeid, o.message, o.kind, o.values) for o in failed]),
         not_verified=sorted(unreported),
         findings=most_telling_first([FailedCheck(o.nodeid, o.message, o.kind, o.values) for o in findings]),
+        aspects=aspects,
     )
 
 
+def _aspect_rows(
+    problem: Problem, matched: list[CheckOutcome], failed: list[CheckOutcome], status: str, unreported: bool
+) -> list[AspectResult]:
+    """A row per aspect that has checks. Where the rubric gives aspects shares, each pool (an aspect with a share of
+    its own, or all the other checks together) earns its share when none of its checks failed, in a problem that
+    passed or failed with every check reported; "incomplete", "not verified" and the rest earn nothing."""
+    shares = dict(problem.aspects)
+    rest = 1.0 - sum(shares.values())
+    earning = status == "passed" or (status == "failed" and not unreported)
+    failed_aspects = {o.aspect for o in failed}
+    rest_earned = earning and not (failed_aspects - set(shares))
+    rows, rest_shown = [], False
+    for aspect in ASPECTS:
+        checks = [o for o in matched if o.aspect == aspect]
+        if not checks:
+            continue
+        share = points = None
+        if aspect in shares:
+            share = shares[aspect]
+            points = share * problem.points if earning and aspect not in failed_aspects else 0.0
+        elif shares and not rest_shown:  # the other checks earn the rest once, shown on the first of their rows
+            share, rest_shown = rest, True
+            points = rest * problem.points if rest_earned else 0.0
+        passed = sum(o.outcome == "passed" for o in checks)
+        rows.append(AspectResult(aspect, passed, sum(o in failed for o in checks), share, points))
+    return rows
+
+
 def unreported_by_problem(run: SuiteRun) -> dict[str | None, list[str]]:
-    """Collected checks without a verdict, by problem: a check's problem is that of the reported checks of its
-    module (one module tests one adapter); a module that reported nothing is ``None``: every problem's."""
+    """Collected checks without a verdict, by problem: a check's problem is its module's (``module_problem``: one
+    module per adapter), else that of the reported checks of its module; else ``None``: every problem's."""
     reported = {o.nodeid for o in run.outcomes}
-    module_problem = {o.nodeid.split("::", 1)[0]: o.problem for o in run.outcomes}
+    reported_problem = {o.nodeid.split("::", 1)[0]: o.problem for o in run.outcomes}
     missing: dict[str | None, list[str]] = {}
     for nodeid in run.collected:
         if nodeid not in reported:
-            missing.setdefault(module_problem.get(nodeid.split("::", 1)[0]), []).append(nodeid)
+            problem = module_problem(nodeid) or reported_problem.get(nodeid.split("::", 1)[0])
+            missing.setdefault(problem, []).append(nodeid)
     return missing
 
 
@@ -152,9 +197,19 @@ def ungradable(rubric: Rubric, submission: str, device: str, reason: str) -> Gra
     return GradeReport(submission, device, rubric.source, 0.0, rubric.total_points, problems, unloadable=reason)
 
 
+UNFINISHED = "grading did not finish: a problem not yet verified scores 0 (the run was stopped or is still going)"
+
+
 def not_yet_verified(rubric: Rubric, submission: str, device: str) -> GradeReport:
     """The report before any check ran: every problem "not verified" at 0, what a platform shows if grading never
     ends (a results file written first, so a timeout leaves this, never a missing or half-written file)."""
     problems = [ProblemResult(p.name, p.title, 0.0, p.points, "not verified", 0, 0, 0) for p in rubric.problems]
-    reason = "grading did not finish: a problem not yet verified scores 0 (the run was stopped or is still going)"
-    return GradeReport(submission, device, rubric.source, 0.0, rubric.total_points, problems, suite_problem=reason)
+    return GradeReport(submission, device, rubric.source, 0.0, rubric.total_points, problems, suite_problem=UNFINISHED)
+
+
+def so_far(rubric: Rubric, run: SuiteRun, submission: str, device: str) -> GradeReport:
+    """The grade of a run still going: problems whose checks have all reported are scored, the rest "not
+    verified" at 0 (what a platform shows if grading is stopped now; no likely bugs named yet)."""
+    report = grade(rubric, run, submission, device)
+    report.suite_problem = UNFINISHED
+    return report

@@ -25,7 +25,7 @@ from grader.pytest_plugin import ISOLATION_ENV, RECORD_FD, STAGED_ROOT_ENV
 from grader.rubric import Rubric
 from grader.staging import Staged
 from harness.implementation import ENV_VAR as IMPLEMENTATION_ENV
-from harness.protocol import SCORED
+from harness.protocol import ASPECTS, SCORED, VALUES
 
 GRADER_ROOT = Path(__file__).resolve().parents[1]
 OUTCOMES = ("passed", "failed", "skipped")
@@ -42,6 +42,7 @@ class CheckOutcome:
     problem: str | None = None  # the problem of the adapter under test (harness/protocol.py)
     kind: str = SCORED  # "scored", or the kind of finding the check is (SPEC §5: its dtype)
     values: int | None = None  # how many tensor values the failing example's calls took (None: not known)
+    aspect: str = VALUES  # what it verifies: values, gradients or side-effects (harness/protocol.py ASPECTS)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def parse_record(line: bytes) -> dict | CheckOutcome | None:
         return {"nodeids": ids} if isinstance(ids, list) and all(isinstance(i, str) for i in ids) else None
     fields = (record.get("nodeid"), record.get("outcome"), record.get("message"), record.get("seconds"))
     problem, kind, values = record.get("problem"), record.get("check", SCORED), record.get("values")
+    aspect = record.get("aspect", VALUES)
     if (
         record.get("event") != "test"
         or not isinstance(fields[0], str)
@@ -77,9 +79,10 @@ def parse_record(line: bytes) -> dict | CheckOutcome | None:
         or not (problem is None or isinstance(problem, str))
         or not isinstance(kind, str)
         or not (values is None or (isinstance(values, int) and not isinstance(values, bool)))
+        or aspect not in ASPECTS
     ):
         return None
-    return CheckOutcome(fields[0], fields[1], fields[2], float(fields[3]), problem, kind, values)
+    return CheckOutcome(fields[0], fields[1], fields[2], float(fields[3]), problem, kind, values, aspect)
 
 
 def run_suites(
@@ -89,11 +92,14 @@ def run_suites(
     isolation: Level,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
     processes: int = 1,
+    on_partial: Callable[[SuiteRun], None] | None = None,
 ) -> SuiteRun:
     """The suites of ``rubric`` against the ``staged`` submission in ``isolation`` boxes, with a wall-clock limit.
 
     ``processes`` > 1 spreads the checks over that many pytest-xdist workers, each with its own
     sandboxed worker; the outcome does not depend on it (derandomized draws, pinned per test).
+    ``on_partial`` sees the run so far each time a test module has reported every check it owes, so that a
+    platform's results can show what is verified before the run ends (a timeout then loses only the rest).
     """
     # The submission's path goes by environment, never on the command line: pytest imports the
     # conftest.py of every path argument (and of its test*/ folders) before it knows which options
@@ -130,6 +136,7 @@ def run_suites(
     os.close(write_end)
     outcomes: list[CheckOutcome] = []
     collected: list[str] = []
+    owing: dict[str, set[str]] = {}  # by test module, the collected checks that have not reported yet
     tail: list[bytes] = []
     bad_records, timed_out = 0, False
     pending = {process.stdout.fileno(): b"", read_end: b""}
@@ -158,8 +165,18 @@ def run_suites(
                 record = parse_record(line)
                 if isinstance(record, CheckOutcome):
                     outcomes.append(record)
+                    owed = owing.get(_module(record.nodeid))
+                    if owed is not None:
+                        owed.discard(record.nodeid)
+                        if not owed and on_partial is not None:
+                            on_partial(
+                                SuiteRun(tuple(outcomes), tuple(collected), None, time.monotonic() - started, "", False)
+                            )
                 elif isinstance(record, dict):
                     collected = record["nodeids"]
+                    owing = {}
+                    for nodeid in collected:
+                        owing.setdefault(_module(nodeid), set()).add(nodeid)
                 else:
                     bad_records += 1
                 on_progress(len(outcomes), len(collected))
@@ -173,6 +190,10 @@ def run_suites(
     return SuiteRun(
         tuple(outcomes), tuple(collected), exit_code, time.monotonic() - started, output, timed_out, bad_records
     )
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
 def _kill_group(process: subprocess.Popen) -> None:

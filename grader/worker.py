@@ -8,7 +8,12 @@ and the grader validates every message it sends. A submission can at worst
 lie about its own answers.
 
 Protocol (``wire.py``): the worker sends ``ready`` with the adapter names, or
-``import_error``; then answers each ``call`` with ``result`` or ``error``.
+``import_error``; then answers each ``call`` with ``result`` or ``error``, and
+each ``vjp`` (forward and backward, ``backward.py``) with ``gradients``,
+``missing_gradient`` or ``error``. Arguments cross the pipe as copies, so an
+adapter that changes one in place would change nothing the grader sees: the
+worker compares them after the call and answers ``changed`` (and ``gradients``)
+with their new values, which the grader writes back into its own tensors.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import sys
 import traceback
 
 
-def _load_wire(path: str):
-    spec = importlib.util.spec_from_file_location("_grader_wire", path)
+def _load(name: str, path: str):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -32,6 +37,7 @@ def main() -> None:
     parser.add_argument("--adapters", required=True)
     parser.add_argument("--root", required=True)
     parser.add_argument("--wire", required=True)
+    parser.add_argument("--backward", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
     options = parser.parse_args()
@@ -45,7 +51,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(options.threads)
-    wire = _load_wire(options.wire)
+    wire = _load("_grader_wire", options.wire)
+    backward = _load("_grader_backward", options.backward)
     sys.path.insert(0, options.root)  # the course runs its tests with the repository root on the path
     _tolerate_uninstalled_packages(options.root)
     try:
@@ -65,13 +72,37 @@ def main() -> None:
             kind, request, _ = wire.read_message(channel_in, device)
         except EOFError:
             return
-        if kind != "call":
+        if kind not in ("call", "vjp"):
             return
         try:
-            result = getattr(module, request["name"])(*request["args"], **request["kwargs"])
-            wire.write_message(channel_out, "result", result)
+            _answer(wire, backward, channel_out, getattr(module, request["name"]), kind, request)
         except BaseException as error:  # sys.exit and friends count as the call failing
             wire.write_message(channel_out, "error", _describe(error))
+
+
+def _answer(wire, backward, channel_out, function, kind: str, request: dict) -> None:
+    """Run one request; changed arguments travel back as ``[path, new value]`` (path: 0 args / 1 kwargs, then keys)."""
+    arguments = [request.get("args", []), request["kwargs"]]
+    before = backward.snapshot(arguments)
+    if kind == "call":
+        result = function(*arguments[0], **arguments[1])
+        changed = [[list(path), value] for path, value in backward.modified(before)]
+        if changed:
+            wire.write_message(channel_out, "changed", {"value": result, "modified": changed})
+        else:
+            wire.write_message(channel_out, "result", result)
+        return
+    try:
+        output, gradients = backward.vjp(function, arguments[1], request["wrt"], request["cotangent"])
+    except backward.MissingGradient as missing:
+        wire.write_message(
+            channel_out,
+            "missing_gradient",
+            {"how": missing.how, "argument": missing.argument, "detail": missing.detail},
+        )
+        return
+    changed = [[list(path), value] for path, value in backward.modified(before)]
+    wire.write_message(channel_out, "gradients", {"value": output, "gradients": gradients, "modified": changed})
 
 
 def _tolerate_uninstalled_packages(root: str) -> None:

@@ -21,3 +21,11 @@ def pytest_harness_adapters(config: pytest.Config) -> ModuleType | None:
 
 def pytest_harness_close_adapters(module: ModuleType) -> None:
     """Called once at the end of the session with the module ``pytest_harness_adapters`` returned."""
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_harness_vjp(adapters: ModuleType, name: str, arguments: dict, wrt: list, cotangent) -> tuple | None:
+    """``harness.backward.vjp`` of adapter ``name`` computed where the adapters run, or ``None`` to compute it here.
+
+    Autograd cannot cross a process boundary: the grader answers by differentiating inside its box.
+    """

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import torch
 
@@ -50,6 +51,15 @@ FINDING_KINDS = {
     "composition": "the composite equals the composition of the submission's own part adapters",
 }
 
+# What a check verifies, declared with ``@pytest.mark.aspect(name)`` (none: values). Reports show each aspect as its
+# own row under a problem, and a rubric may give an aspect its own share of a problem's points (grader/rubric.py).
+VALUES = "values"
+ASPECTS = {
+    VALUES: "the adapter's outputs: agreement with the reference and laws of the forward values",
+    "gradients": "autograd gradients with respect to the activation inputs: agreement with the reference and laws",
+    "side-effects": "every tensor passed in (activations, weights, masks, positions) is unchanged after the call",
+}
+
 
 @dataclass(frozen=True)
 class Adapter:
@@ -58,6 +68,9 @@ class Adapter:
     spec: str  # the SPEC section that defines its semantics
     samples: Callable[[], list[Sample]]  # fixed, seeded inputs (float32 unless a case needs another dtype)
     scored_dtypes: tuple[str, ...] = SCORED_DTYPES
+    # Floating activation inputs, whose gradients the suite checks. Weights are copied into the submission's own
+    # modules (as load_state_dict does), so gradients with respect to the weights passed in are not observable.
+    differentiable: tuple[str, ...] = ()
 
     def kind_of_check(self, dtype: str | None) -> str:
         """``"scored"``, or the kind of finding a check of this adapter in ``dtype`` is (the dtype's name)."""
@@ -201,7 +214,13 @@ def _mha_rope_samples() -> list[Sample]:
 ADAPTERS: dict[str, Adapter] = {
     adapter.name: adapter
     for adapter in (
-        Adapter("run_linear", "linear", "§1 Linear, §4 leading dimensions and inputs", _linear_samples),
+        Adapter(
+            "run_linear",
+            "linear",
+            "§1 Linear, §4 leading dimensions and inputs",
+            _linear_samples,
+            differentiable=("in_features",),
+        ),
         Adapter("run_embedding", "embedding", "§1 Embedding, §4 dtypes", _embedding_samples),
         Adapter(
             "run_silu",
@@ -209,8 +228,9 @@ ADAPTERS: dict[str, Adapter] = {
             "§1 SiLU",
             # Values to ±200: exp(x) overflows float32, so a sigmoid written as exp(x) / (1 + exp(x)) shows.
             lambda: [((_normal(5, 2, 3, 8, scale=3.0),), {}), ((_normal(6, 3, 8, scale=100.0),), {})],
+            differentiable=("in_features",),
         ),
-        Adapter("run_swiglu", "swiglu", "§1 SwiGLU", _swiglu_samples),
+        Adapter("run_swiglu", "swiglu", "§1 SwiGLU", _swiglu_samples, differentiable=("in_features",)),
         Adapter(
             "run_rmsnorm",
             "rmsnorm",
@@ -224,8 +244,9 @@ ADAPTERS: dict[str, Adapter] = {
             ],
             # The handout: "upcast your input to torch.float32", and return the input's dtype.
             scored_dtypes=("float32", "float16", "bfloat16"),
+            differentiable=("in_features",),
         ),
-        Adapter("run_rope", "rope", "§1 RoPE, §4 positions", _rope_samples),
+        Adapter("run_rope", "rope", "§1 RoPE, §4 positions", _rope_samples, differentiable=("in_query_or_key",)),
         Adapter(
             "run_softmax",
             "softmax",
@@ -236,24 +257,28 @@ ADAPTERS: dict[str, Adapter] = {
                 ((_normal(15, 4, 3, scale=3.0), 0), {}),
                 _in_dtype(((_normal(14, 2, 3, 7, scale=3.0), -1), {}), torch.float64),
             ],
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_scaled_dot_product_attention",
             "scaled_dot_product_attention",
             "§1 scaled dot-product attention, §4 masks",
             _sdpa_samples,
+            differentiable=("Q", "K", "V"),
         ),
         Adapter(
             "run_multihead_self_attention",
             "multihead_self_attention",
             "§1 causal multi-head self-attention",
             _mha_samples,
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_multihead_self_attention_with_rope",
             "multihead_self_attention",
             "§1 causal multi-head self-attention, §4 positions",
             _mha_rope_samples,
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_transformer_block",
@@ -273,6 +298,7 @@ ADAPTERS: dict[str, Adapter] = {
                     {},
                 )
             ],
+            differentiable=("in_features",),
         ),
         Adapter(
             "run_transformer_lm",
@@ -305,6 +331,7 @@ ADAPTERS: dict[str, Adapter] = {
                 # The loss in the logits' dtype (SPEC §4), int32 targets.
                 _in_dtype(((_normal(30, 3, 11, scale=3.0), _ids(31, 11, 3).to(torch.int32)), {}), torch.float16),
             ],
+            differentiable=("inputs",),
         ),
     )
 }
@@ -333,3 +360,13 @@ PROBLEMS: dict[str, Problem] = {
         Problem("cross_entropy", "Cross-entropy", 0, ("run_cross_entropy",)),
     )
 }
+
+
+def module_problem(nodeid: str) -> str | None:
+    """The problem a check belongs to, from its module's name alone: the suites keep one module per adapter,
+    named for it (``properties/test_silu.py`` tests ``run_silu``, a part of SwiGLU), so a check's problem is known
+    before it reports. The harness plugin refuses a check declaring another problem's adapter first. ``None``: a
+    module named for no adapter (reference-only variants, the snapshot machinery)."""
+    stem = PurePosixPath(nodeid.split("::", 1)[0]).stem.removeprefix("test_")
+    adapter = ADAPTERS.get(f"run_{stem}")
+    return adapter.problem if adapter is not None else None

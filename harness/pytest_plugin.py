@@ -15,9 +15,9 @@ from types import ModuleType
 import pytest
 import torch
 
-from harness import hookspecs, reproduction
+from harness import backward, hookspecs, reproduction
 from harness.implementation import ENV_VAR, REFERENCE_MODULE, load_adapters
-from harness.protocol import ADAPTERS, FINDING_KINDS, SCORED
+from harness.protocol import ADAPTERS, ASPECTS, FINDING_KINDS, SCORED, VALUES, module_problem
 
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
 
@@ -66,6 +66,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        f"aspect(name): what the check verifies, one of {', '.join(ASPECTS)} (none: {VALUES}); reports and rubrics "
+        "treat each aspect apart (harness/protocol.py ASPECTS)",
+    )
+    config.addinivalue_line(
+        "markers",
         "adapters(*names): the SPEC §4 adapters a test calls, the one under test first (its problem scores "
         "the check); the grader and the catalog runner read it (harness/protocol.py)",
     )
@@ -77,9 +82,21 @@ def declared_adapters(item: pytest.Item) -> tuple[str, ...]:
     return tuple(marker.args) if marker else ()
 
 
+def problem_of(item: pytest.Item) -> str | None:
+    """The problem whose points a check counts toward: that of its first declared adapter, the one under test."""
+    adapters = declared_adapters(item)
+    return ADAPTERS[adapters[0]].problem if adapters else None
+
+
 def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
     """Test ids name dtypes (``[float32]``), not ``[dtype1]``: a report reader must see the dtype that failed."""
     return str(val).removeprefix("torch.") if isinstance(val, torch.dtype) else None
+
+
+def aspect_of(item: pytest.Item) -> str:
+    """What the check verifies (``harness/protocol.py`` ASPECTS): its ``aspect`` marker, else values."""
+    marker = item.get_closest_marker("aspect")
+    return str(marker.args[0]) if marker else VALUES
 
 
 def _dtype_of(item: pytest.Item) -> str | None:
@@ -140,10 +157,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         undeclared = [name for name in declared_adapters(item) if name not in ADAPTERS]
         if undeclared:
             raise pytest.UsageError(f"{item.nodeid}: adapters marker names {undeclared}, not in harness/protocol.py")
+        declared, expected = problem_of(item), module_problem(item.nodeid)
+        if declared is not None and expected not in (None, declared):
+            # The grader knows an unreported check's problem by its module (a grading cut short reports the rest).
+            raise pytest.UsageError(
+                f"{item.nodeid}: tests problem {declared!r} in a module named for {expected!r} (harness/protocol.py "
+                "module_problem): move it to the module of the adapter it tests"
+            )
         kind = check_kind(item)
         if kind != SCORED and kind not in FINDING_KINDS:
             raise pytest.UsageError(f"{item.nodeid}: finding kind {kind!r} is not in harness/protocol.py FINDING_KINDS")
         item.user_properties.append(("check", kind))
+        aspect = aspect_of(item)
+        if aspect not in ASPECTS:
+            raise pytest.UsageError(f"{item.nodeid}: aspect {aspect!r} is not in harness/protocol.py ASPECTS")
+        item.user_properties.append(("aspect", aspect))
         name = _dtype_of(item)
         (drop if name in DTYPE_NAMES and name not in wanted else keep).append(item)
     if drop:
@@ -184,8 +212,14 @@ def reference_only(adapters: ModuleType) -> None:
 
 
 @pytest.fixture(scope="session")
-def implementation(adapters: ModuleType) -> Callable[[str], Callable]:
-    """``implementation("run_softmax")`` returns that adapter; a missing one skips as not implemented."""
+def implementation(adapters: ModuleType, request: pytest.FixtureRequest) -> Callable[[str], Callable]:
+    """``implementation("run_softmax")`` returns that adapter; a missing one skips as not implemented.
+
+    The adapter also has ``.vjp(arguments, wrt, cotangent)``: its output and the gradients of the arguments named in
+    ``wrt`` (``harness.backward.vjp``), computed in the process the adapters run in, so that a gradient check means
+    the same in-process and in the grader's box.
+    """
+    hook = request.config.hook
 
     def lookup(name: str) -> Callable:
         function = getattr(adapters, name, None)
@@ -204,6 +238,20 @@ def implementation(adapters: ModuleType) -> Callable[[str], Callable]:
                 reproduction.attach(error)
                 raise
 
+        def vjp(arguments: dict, wrt: list[str], cotangent: torch.Tensor):
+            reproduction.LOG.record(name, arguments, tuple(wrt), cotangent)
+            try:
+                answer = hook.pytest_harness_vjp(
+                    adapters=adapters, name=name, arguments=arguments, wrt=list(wrt), cotangent=cotangent
+                )
+                return answer if answer is not None else backward.vjp(function, arguments, wrt, cotangent)
+            except NotImplementedError:
+                pytest.skip(f"not implemented: {name} raises NotImplementedError")
+            except Exception as error:
+                reproduction.attach(error)
+                raise
+
+        call.vjp = vjp
         return call
 
     return lookup

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from hypothesis.control import _current_build_context
@@ -20,22 +21,33 @@ MAX_VALUES = 256
 MARKER = "Reproduce: run this from your repository's root"
 
 
+class Call(NamedTuple):
+    """One adapter call; a gradient check's call also names the arguments differentiated and the cotangent."""
+
+    name: str
+    arguments: dict[str, object]
+    wrt: tuple[str, ...] = ()
+    cotangent: torch.Tensor | None = None
+
+
 @dataclass
 class CallLog:
     """The adapter calls of the current example; a new Hypothesis example starts a new log."""
 
     nodeid: str = ""
-    calls: list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
     _example: object = None
 
     def start(self, nodeid: str) -> None:
         self.nodeid, self.calls, self._example = nodeid, [], None
 
-    def record(self, name: str, arguments: dict[str, object]) -> None:
+    def record(
+        self, name: str, arguments: dict[str, object], wrt: tuple[str, ...] = (), cotangent: torch.Tensor | None = None
+    ) -> None:
         example = _current_build_context.value  # None outside Hypothesis: the whole test is one example
         if example is not self._example:
             self.calls, self._example = [], example
-        self.calls.append((name, arguments))
+        self.calls.append(Call(name, arguments, tuple(wrt), cotangent))
 
 
 LOG = CallLog()
@@ -48,27 +60,37 @@ def attach(error: BaseException) -> BaseException:
     return error
 
 
-def values(calls: list[tuple[str, dict[str, object]]]) -> int:
+def values(calls: list[Call]) -> int:
     """How many tensor values the calls took: the smaller, the more telling a failure (and the easier to paste)."""
-    return sum(_count(value) for _, arguments in calls for value in arguments.values())
+    calls = [Call(*call) for call in calls]
+    return sum(_count(value) for call in calls for value in (*call.arguments.values(), call.cotangent))
 
 
-def snippet(calls: list[tuple[str, dict[str, object]]], nodeid: str = "") -> str:
-    """Python that makes ``calls`` on the student's adapters and prints each output."""
+def snippet(calls: list[Call], nodeid: str = "") -> str:
+    """Python that makes ``calls`` on the student's adapters and prints each output (and, for a gradient check,
+    each gradient: the differentiated arguments as leaves, the output's backward with the check's cotangent)."""
+    calls = [Call(*call) for call in calls]
     count = values(calls)
     rerun = f"\n# or rerun the check itself: python -m pytest '{nodeid}' --impl path/to/your/repo" if nodeid else ""
     if count > MAX_VALUES:
         shapes = "; ".join(
-            f"{name}(" + ", ".join(f"{key}={_shape(value)}" for key, value in arguments.items()) + ")"
-            for name, arguments in calls
+            f"{call.name}(" + ", ".join(f"{key}={_shape(value)}" for key, value in call.arguments.items()) + ")"
+            for call in calls
         )
         return f"{MARKER}: the inputs hold {count} values, too many to paste: {shapes}{rerun}"
     lines = [f"# {MARKER} (paste it into python, or save it as a file):", "import sys", "from math import inf, nan"]
     lines += ["", "import torch", "", 'sys.path.insert(0, ".")  # the repository root, as the course\'s tests see it']
     lines += ["from tests import adapters  # a bare adapters.py: import adapters", ""]
-    for index, (name, arguments) in enumerate(calls):
-        call = ", ".join(f"{key}={_literal(value)}" for key, value in arguments.items())
-        lines += [f"out{index} = adapters.{name}({call})", f"print(out{index})"]
+    for index, call in enumerate(calls):
+        leaves = {key: f"{key}{index}" for key in call.wrt}
+        lines += [f"{leaf} = {_literal(call.arguments[key])}.requires_grad_()" for key, leaf in leaves.items()]
+        arguments = ", ".join(
+            f"{key}={leaves[key] if key in leaves else _literal(value)}" for key, value in call.arguments.items()
+        )
+        lines += [f"out{index} = adapters.{call.name}({arguments})", f"print(out{index})"]
+        if call.wrt:
+            lines += [f"out{index}.backward({_literal(call.cotangent)})"]
+            lines += [f'print("gradient of {key}:", {leaf}.grad)' for key, leaf in leaves.items()]
     return "\n".join(lines) + rerun + "\n# (end of the snippet)"
 
 

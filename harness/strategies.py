@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import torch
+from hypothesis import Phase, settings
 from hypothesis import strategies as st
 
 from harness.inputs import LAYOUTS, linear_weight, make_tensor, norm_gain, with_layout
@@ -21,6 +22,15 @@ WIDE_FLOATS = (torch.float64, torch.float32)
 
 
 INDEX_DTYPES = (torch.int64, torch.int32)
+
+
+def secondary_settings(profile: settings | None = None) -> settings:
+    """The active profile, with a quarter of its examples (at least 3) and no shrinking: for the gradient and
+    side-effect checks, which repeat the arguments of the differential check (its draws explore the shapes) and
+    each cost a forward and a backward in three precisions. Their failures name the argument and the worst element
+    without a smaller example. Called when a test module is imported, after the profile is loaded."""
+    active = profile or settings.default
+    return settings(active, max_examples=max(3, active.max_examples // 4), phases=(Phase.explicit, Phase.generate))
 
 
 def seeds() -> st.SearchStrategy[int]:

@@ -22,9 +22,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, gradient_agrees, gradients, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, exact_grid, make_ids, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, INDEX_DTYPES, floats, seeds, shapes, token_ids
+from harness.strategies import (
+    ALL_FLOATS,
+    INDEX_DTYPES,
+    WIDE_FLOATS,
+    floats,
+    secondary_settings,
+    seeds,
+    shapes,
+    token_ids,
+)
 
 pytestmark = pytest.mark.adapters("run_cross_entropy")
 
@@ -196,10 +205,8 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
     )
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_cross_entropy = mean(logsumexp(logits) - logits[target]) over every leading position, stable ×1000."""
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_cross_entropy``, drawn (shared by the differential, gradient and side-effect checks)."""
     lead = data.draw(shapes(0, 2, 4), label="leading dims")
     vocab = data.draw(st.integers(1, 10), label="vocab")
     scale = data.draw(st.sampled_from([1.0, 1000.0]), label="logits scale")
@@ -207,4 +214,51 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         "inputs": floats(data, (*lead, vocab), dtype, device, "inputs", scale=scale),
         "targets": data.draw(token_ids(lead, vocab, device=device), label="targets"),
     }
-    agrees(implementation, "run_cross_entropy", arguments, dtype=dtype, device=device)
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_cross_entropy = mean(logsumexp(logits) - logits[target]) over every leading position, stable ×1000."""
+    agrees(implementation, "run_cross_entropy", _arguments(data, dtype, device), dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("gradients")
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data())
+def test_gradient_is_softmax_minus_onehot_over_n(implementation, device, dtype, data):
+    """∂ cross_entropy(z, t)/∂z = (softmax(z) − onehot(t)) / N, N the number of positions (the loss is a mean)."""
+    lead = data.draw(shapes(0, 2, 4), label="leading dims")
+    vocab = data.draw(st.integers(1, 10), label="vocab")
+    z = make_tensor(data.draw(seeds(), label="logits seed"), (*lead, vocab), dtype, device, scale=3.0)
+    targets = data.draw(token_ids(lead, vocab, device=device), label="targets")
+    one = torch.ones((), dtype=dtype, device=device)
+    v = gradients(implementation, "run_cross_entropy", {"inputs": z, "targets": targets}, ["inputs"], one)["inputs"]
+    z64 = z.to("cpu", torch.float64)
+    onehot = torch.nn.functional.one_hot(targets.to("cpu", torch.int64), vocab).to(torch.float64)
+    assert_law(
+        v,
+        (torch.softmax(z64, -1) - onehot) / max(1, z64[..., 0].numel()),
+        "∂ cross_entropy(z, t)/∂z == (softmax(z) − onehot(t)) / N",
+        inputs={"inputs": z, "targets": targets},
+    )
+
+
+@pytest.mark.aspect("gradients")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to inputs, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device)
+    gradient_agrees(implementation, "run_cross_entropy", arguments, seed=seed, dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_cross_entropy", _arguments(data, dtype, device))

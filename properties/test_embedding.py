@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, make_ids, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, INDEX_DTYPES, floats, seeds, shapes, token_ids
+from harness.strategies import ALL_FLOATS, INDEX_DTYPES, floats, secondary_settings, seeds, shapes, token_ids
 
 pytestmark = pytest.mark.adapters("run_embedding")
 
@@ -122,10 +122,8 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
     )
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_embedding(vocab, d_model, W, ids) = W[ids] for int32/int64 ids of any shape."""
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_embedding``, drawn (shared by the differential, gradient and side-effect checks)."""
     vocab, d_model = data.draw(st.integers(1, 12), label="vocab_size"), data.draw(st.integers(1, 8), label="d_model")
     ids_shape = data.draw(shapes(min_dims=0, max_dims=3, max_side=4), label="token_ids shape")
     arguments = {
@@ -134,4 +132,20 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         "weights": floats(data, (vocab, d_model), dtype, device, "weights"),
         "token_ids": data.draw(token_ids(ids_shape, vocab, device=device), label="token_ids"),
     }
-    agrees(implementation, "run_embedding", arguments, dtype=dtype, device=device)
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_embedding(vocab, d_model, W, ids) = W[ids] for int32/int64 ids of any shape."""
+    agrees(implementation, "run_embedding", _arguments(data, dtype, device), dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_embedding", _arguments(data, dtype, device))

@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, gradient_agrees, gradients, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, linear_weight, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, floats, seeds, shapes, tensors, weight
+from harness.strategies import ALL_FLOATS, floats, secondary_settings, seeds, shapes, tensors, weight
 
 pytestmark = pytest.mark.adapters("run_linear")
 
@@ -133,10 +133,8 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
     assert_law(y, linear(d_in, d_out, weight, x), f"Linear({layout} x, W) == Linear(contiguous x, W)", inputs=inputs)
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_linear(d_in, d_out, W, x) = x Wᵀ for x of shape (..., d_in)."""
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_linear``, drawn (shared by the differential, gradient and side-effect checks)."""
     lead = data.draw(shapes(0, 3, 3), label="leading dims")
     d_in = data.draw(st.integers(1, 8), label="d_in")
     d_out = data.draw(st.one_of(st.just(d_in), st.integers(1, 8)), label="d_out")  # square: orientation bugs hide
@@ -146,4 +144,54 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         "weights": weight(data, d_out, d_in, dtype, device, "weights"),
         "in_features": floats(data, (*lead, d_in), dtype, device, "in_features"),
     }
-    agrees(implementation, "run_linear", arguments, dtype=dtype, device=device)
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_linear(d_in, d_out, W, x) = x Wᵀ for x of shape (..., d_in)."""
+    agrees(implementation, "run_linear", _arguments(data, dtype, device), dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("gradients")
+@pytest.mark.parametrize("dtype", ALL_FLOATS)
+@given(data=st.data())
+def test_input_gradient_is_cotangent_times_weight(implementation, device, dtype, data):
+    """∂⟨g, Linear(x)⟩/∂x = g W: the input gradient of y = x Wᵀ for cotangent g (W is d_out × d_in).
+
+    W and g on small integer grids make g W exact in every dtype, so it is judged exactly.
+    """
+    d_in, d_out = _sizes(data, "d_in", "d_out")
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
+    seed = data.draw(seeds(), label="seed")
+    weight = _integers(seed, (d_out, d_in), 2, dtype, device)
+    x, g = make_tensor(seed + 1, (*lead, d_in), dtype, device), _integers(seed + 2, (*lead, d_out), 3, dtype, device)
+    arguments = {"d_in": d_in, "d_out": d_out, "weights": weight, "in_features": x}
+    v = gradients(implementation, "run_linear", arguments, ["in_features"], g)["in_features"]
+    assert_law(
+        v,
+        g.to(torch.float64) @ weight.to(torch.float64),
+        "∂⟨g, Linear(x)⟩/∂x == g W",
+        tol=EXACT,
+        inputs={"weight": weight, "x": x, "cotangent": g},
+    )
+
+
+@pytest.mark.aspect("gradients")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device)
+    gradient_agrees(implementation, "run_linear", arguments, seed=seed, dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_linear", _arguments(data, dtype, device))

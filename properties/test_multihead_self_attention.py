@@ -16,8 +16,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.assertions import assert_law, assert_tensor
-from harness.differential import DTYPES, agrees
+from harness.assertions import Tolerance, assert_law, assert_tensor
+from harness.differential import DTYPES, agrees, gradient_agrees, gradients, leaves_inputs_unchanged
 from harness.inputs import ATTENTION_WEIGHT_NAMES, attention_weights, make_tensor, noncontiguous, with_new_future
 from harness.strategies import (
     ALL_FLOATS,
@@ -29,6 +29,7 @@ from harness.strategies import (
     index_tensor,
     projections,
     rope_thetas,
+    secondary_settings,
     seeds,
     shapes,
 )
@@ -308,33 +309,22 @@ def test_rope_at_one_constant_position_is_attention_without_rope(implementation,
     )
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_multihead_self_attention: causal, head j uses projection rows [j·d_k, (j+1)·d_k); no RoPE."""
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_multihead_self_attention``, drawn (differential, gradient and side-effect checks)."""
     lead = data.draw(shapes(0, 2, 3), label="leading dims")
     seq = data.draw(st.integers(1, 6), label="seq")
     num_heads, d_head = data.draw(st.integers(1, 4), label="num_heads"), data.draw(st.integers(1, 5), label="d_head")
     d_model = num_heads * d_head
-    arguments = {
+    return {
         "d_model": d_model,
         "num_heads": num_heads,
         **projections(data, num_heads, d_model, dtype, device),
         "in_features": floats(data, (*lead, seq, d_model), dtype, device, "in_features"),
     }
-    agrees(
-        implementation,
-        "run_multihead_self_attention",
-        arguments,
-        dtype=dtype,
-        device=device,
-    )
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference_with_rope(implementation, device, dtype, data):
-    """run_multihead_self_attention_with_rope: the same positions rotate q and k of every head; None = 0 … seq-1."""
+def _arguments_with_rope(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_multihead_self_attention_with_rope``, drawn; positions drawn, None or omitted."""
     lead = data.draw(shapes(0, 2, 3), label="leading dims")
     seq = data.draw(st.integers(1, 6), label="seq")
     num_heads, d_model = data.draw(head_layouts(max_heads=4, max_d_head=6), label="(num_heads, d_model)")
@@ -353,13 +343,23 @@ def test_agrees_with_reference_with_rope(implementation, device, dtype, data):
         arguments["token_positions"] = index_tensor(data, shape, max_seq_len, device, "token_positions")
     elif positions == "None":
         arguments["token_positions"] = None
-    agrees(
-        implementation,
-        "run_multihead_self_attention_with_rope",
-        arguments,
-        dtype=dtype,
-        device=device,
-    )
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_multihead_self_attention: causal, head j uses projection rows [j·d_k, (j+1)·d_k); no RoPE."""
+    arguments = _arguments(data, dtype, device)
+    agrees(implementation, "run_multihead_self_attention", arguments, dtype=dtype, device=device)
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference_with_rope(implementation, device, dtype, data):
+    """run_multihead_self_attention_with_rope: the same positions rotate q and k of every head; None = 0 … seq-1."""
+    arguments = _arguments_with_rope(data, dtype, device)
+    agrees(implementation, "run_multihead_self_attention_with_rope", arguments, dtype=dtype, device=device)
 
 
 @pytest.mark.parametrize("dtype", ALL_FLOATS)
@@ -394,4 +394,72 @@ def test_attention_of_a_prefix_is_the_prefix_of_attention(implementation, device
         attend(implementation, rope, problem, token_positions=positions)[..., :t, :],
         f"MHA of the first {t} positions equals the first {t} positions of MHA",
         inputs=problem.inputs(rope, prefix=t, positions_none=default_positions),
+    )
+
+
+@pytest.mark.aspect("gradients")
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data(), rope=ADAPTER, seed=seeds())
+def test_gradient_is_causal(implementation, device, dtype, data, rope, seed):
+    """∂MHA(x)_i/∂x_j = 0 exactly for j > i: a cotangent on the outputs up to position i sends no gradient to later
+    inputs. Masked scores get probability exactly 0, so no rounding makes these gradients nonzero."""
+    adapter = "run_multihead_self_attention_with_rope" if rope else "run_multihead_self_attention"
+    arguments = (_arguments_with_rope if rope else _arguments)(data, dtype, device)
+    x = arguments["in_features"]
+    last = data.draw(st.integers(0, max(0, x.shape[-2] - 2)), label="last position with a cotangent i")
+    g = make_tensor(seed, tuple(x.shape), dtype, device)
+    g[..., last + 1 :, :] = 0
+    later = gradients(implementation, adapter, arguments, ["in_features"], g)["in_features"][..., last + 1 :, :]
+    assert_law(
+        later,
+        torch.zeros_like(later),
+        f"∂MHA(x)[..., :{last + 1}, :]/∂x[..., {last + 1}:, :] == 0",
+        tol=Tolerance(0.0, 0.0, "exact: masked keys get probability 0"),
+        inputs={"x": x, "cotangent": g},
+    )
+
+
+@pytest.mark.aspect("gradients")
+@pytest.mark.adapters("run_multihead_self_attention")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device)
+    gradient_agrees(implementation, "run_multihead_self_attention", arguments, seed=seed, dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.adapters("run_multihead_self_attention")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_multihead_self_attention", _arguments(data, dtype, device))
+
+
+@pytest.mark.aspect("gradients")
+@pytest.mark.adapters("run_multihead_self_attention_with_rope")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference_with_rope(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments_with_rope(data, dtype, device)
+    gradient_agrees(
+        implementation, "run_multihead_self_attention_with_rope", arguments, seed=seed, dtype=dtype, device=device
+    )
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.adapters("run_multihead_self_attention_with_rope")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged_with_rope(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(
+        implementation, "run_multihead_self_attention_with_rope", _arguments_with_rope(data, dtype, device)
     )

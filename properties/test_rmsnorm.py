@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, gradient_agrees, gradients, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, make_ids, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, floats, gain, seeds, shapes
+from harness.strategies import ALL_FLOATS, WIDE_FLOATS, floats, gain, secondary_settings, seeds, shapes
 
 pytestmark = pytest.mark.adapters("run_rmsnorm")
 
@@ -213,10 +213,8 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, eps, layout
     assert_law(out, rmsnorm(d_model, eps, gain, x), f"RMSNorm({layout} x) == RMSNorm(contiguous x)", inputs=inputs)
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_rmsnorm = x / sqrt(mean(x², -1) + eps) · g, computed in float32 at least, in x's dtype."""
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_rmsnorm``, drawn (shared by the differential, gradient and side-effect checks)."""
     lead = data.draw(shapes(0, 3, 3), label="leading dims")
     d_model = data.draw(st.integers(1, 16), label="d_model")
     scale = data.draw(st.sampled_from([1.0, 1e-3, 100.0]), label="scale")
@@ -226,4 +224,61 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         "weights": gain(data, d_model, dtype, device, "weights"),
         "in_features": floats(data, (*lead, d_model), dtype, device, "in_features", scale=scale),
     }
-    agrees(implementation, "run_rmsnorm", arguments, dtype=dtype, device=device)
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_rmsnorm = x / sqrt(mean(x², -1) + eps) · g, computed in float32 at least, in x's dtype."""
+    agrees(implementation, "run_rmsnorm", _arguments(data, dtype, device), dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("gradients")
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data(), seed=seeds())
+def test_input_gradient_orthogonal_to_input(implementation, device, dtype, data, seed):
+    """With unit gain and eps = 0, RMSNorm(c·x) = RMSNorm(x), so its Jacobian maps x to 0 and the input gradient for
+    any cotangent g is orthogonal to x: ⟨∂⟨g, RMSNorm(x)⟩/∂x, x⟩ = 0 for every row.
+
+    Exactly, v = (g − x ⟨g, x⟩/(d·rms²))/rms; each term rounds by a few ulps of its two parts, hence the bound.
+    """
+    lead = data.draw(shapes(0, 2, 3), label="leading dims")
+    d_model = data.draw(st.integers(2, 16), label="d_model")
+    x = make_tensor(seed, (*lead, d_model), dtype, device)
+    g = make_tensor(seed + 1, (*lead, d_model), dtype, device)
+    ones = torch.ones(d_model, dtype=dtype, device=device)
+    arguments = {"d_model": d_model, "eps": 0.0, "weights": ones, "in_features": x}
+    v = gradients(implementation, "run_rmsnorm", arguments, ["in_features"], g)["in_features"]
+    assert_tensor(v, "the gradient has the input's shape", shape=x.shape, inputs={"x": x})
+    x64, g64 = x.to("cpu", torch.float64), g.to("cpu", torch.float64)
+    rms = x64.pow(2).mean(-1, keepdim=True).sqrt()
+    terms = x64.abs() * (g64.abs() + x64.abs() * (g64 * x64).sum(-1, keepdim=True).abs() / (d_model * rms**2)) / rms
+    u = torch.finfo(dtype).eps / 2
+    inner = (v.to("cpu", torch.float64) * x64).sum(-1)
+    assert_law(
+        inner,
+        torch.zeros_like(inner),
+        "⟨∂⟨g, RMSNorm(x)⟩/∂x, x⟩ == 0 per row, for unit gain and eps = 0",
+        tol=Tolerance(0.0, (4 * (d_model + 2) * u * terms.sum(-1)).max().item(), f"{dtype}: 4·(d+2) ulps of the terms"),
+        inputs={"x": x, "cotangent": g},
+    )
+
+
+@pytest.mark.aspect("gradients")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device)
+    gradient_agrees(implementation, "run_rmsnorm", arguments, seed=seed, dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_rmsnorm", _arguments(data, dtype, device))

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, gradient_agrees, gradients, leaves_inputs_unchanged
 from harness.inputs import agreed_position_shapes, disputed_position_shapes, make_ids, make_tensor, with_layout
 from harness.strategies import (
     ALL_FLOATS,
@@ -30,6 +30,7 @@ from harness.strategies import (
     index_tensor,
     lead_shapes,
     rope_thetas,
+    secondary_settings,
     seeds,
     shapes,
 )
@@ -416,10 +417,8 @@ def test_matches_float64_rotation_within_the_dtype_budget(implementation, device
     )
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_rope rotates pairs (2k, 2k+1) by p·Θ^(-2k/d_k), p from token_positions broadcast over the leading dims."""
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_rope``, drawn (shared by the differential, gradient and side-effect checks)."""
     lead = data.draw(shapes(0, 2, 3), label="leading dims")
     seq, d_k = data.draw(st.integers(1, 6), label="seq"), data.draw(even_dims(2, 16), label="d_k")
     max_seq_len = data.draw(st.integers(seq, 64), label="max_seq_len")
@@ -431,7 +430,14 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         "in_query_or_key": floats(data, (*lead, seq, d_k), dtype, device, "in_query_or_key"),
         "token_positions": index_tensor(data, positions_shape, max_seq_len, device, "token_positions"),
     }
-    agrees(implementation, "run_rope", arguments, dtype=dtype, device=device)
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_rope rotates pairs (2k, 2k+1) by p·Θ^(-2k/d_k), p from token_positions broadcast over the leading dims."""
+    agrees(implementation, "run_rope", _arguments(data, dtype, device), dtype=dtype, device=device)
 
 
 @pytest.mark.finding("positions-broadcast")
@@ -451,3 +457,47 @@ def test_partial_leading_position_shapes_broadcast_right_aligned(implementation,
         "token_positions": index_tensor(data, positions_shape, 64, device, "token_positions"),
     }
     agrees(implementation, "run_rope", arguments, dtype=torch.float32, device=device)
+
+
+@pytest.mark.aspect("gradients")
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data())
+def test_backward_is_the_inverse_rotation(implementation, device, dtype, data):
+    """RoPE is a rotation R per pair, so its input gradient for cotangent g is Rᵀ g = R⁻¹ g: each pair of g turned
+    back by p·Θ^(-2k/d_k), with g's norm per pair (SPEC §1 evaluated in float64 at the negated angles)."""
+    call = data.draw(rope_calls(dtype, device), label="call")
+    g = make_tensor(data.draw(_SEEDS, label="cotangent seed"), tuple(call.x.shape), dtype, device)
+    arguments = {
+        "d_k": call.d_k,
+        "theta": call.theta,
+        "max_seq_len": call.max_seq_len,
+        "in_query_or_key": call.x,
+        "token_positions": call.positions,
+    }
+    v = gradients(implementation, "run_rope", arguments, ["in_query_or_key"], g)["in_query_or_key"]
+    assert_law(
+        v,
+        _rotated64(g, -call.positions.to(torch.int64), call.theta),
+        "∂⟨g, RoPE(x)⟩/∂x == g rotated back by every pair's angle",
+        tol=_tolerance(dtype, g, call.positions),
+        inputs=call.inputs(cotangent=g),
+    )
+
+
+@pytest.mark.aspect("gradients")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to in_query_or_key, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device)
+    gradient_agrees(implementation, "run_rope", arguments, seed=seed, dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_rope", _arguments(data, dtype, device))

@@ -19,9 +19,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, gradient_agrees, leaves_inputs_unchanged
 from harness.inputs import make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, WIDE_FLOATS, attention_masks, floats, laid_out, lead_shapes, seeds, shapes
+from harness.strategies import (
+    ALL_FLOATS,
+    WIDE_FLOATS,
+    attention_masks,
+    floats,
+    laid_out,
+    lead_shapes,
+    secondary_settings,
+    seeds,
+    shapes,
+)
 
 pytestmark = pytest.mark.adapters("run_scaled_dot_product_attention")
 
@@ -407,10 +417,8 @@ def test_non_contiguous_inputs_give_the_same_result(implementation, device, dtyp
     )
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_scaled_dot_product_attention = softmax(QKᵀ/√d_k + M) V; mask None means no mask at all."""
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of the attention adapter, drawn (shared by the differential, gradient and side-effect checks)."""
     lead = data.draw(shapes(0, 2, 3), label="leading dims")
     n, m = data.draw(st.integers(1, 6), label="queries"), data.draw(st.integers(1, 6), label="keys")
     d_k, d_v = data.draw(st.integers(1, 8), label="d_k"), data.draw(st.integers(1, 8), label="d_v")
@@ -426,4 +434,34 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         )
     elif data.draw(st.booleans(), label="mask=None passed explicitly"):
         arguments["mask"] = None
-    agrees(implementation, "run_scaled_dot_product_attention", arguments, dtype=dtype, device=device)
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_scaled_dot_product_attention = softmax(QKᵀ/√d_k + M) V; mask None means no mask at all."""
+    agrees(
+        implementation, "run_scaled_dot_product_attention", _arguments(data, dtype, device), dtype=dtype, device=device
+    )
+
+
+@pytest.mark.aspect("gradients")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to Q, K and V, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device)
+    gradient_agrees(
+        implementation, "run_scaled_dot_product_attention", arguments, seed=seed, dtype=dtype, device=device
+    )
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_scaled_dot_product_attention", _arguments(data, dtype, device))

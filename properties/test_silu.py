@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, gradient_agrees, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, floats, seeds, shapes, tensors
+from harness.strategies import ALL_FLOATS, floats, secondary_settings, seeds, shapes, tensors
 
 pytestmark = pytest.mark.adapters("run_silu")
 
@@ -82,11 +82,35 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
     assert_law(y, silu(x), f"SiLU({layout} x) == SiLU(contiguous x)", inputs=inputs)
 
 
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_silu``, drawn (shared by the differential, gradient and side-effect checks)."""
+    shape = data.draw(shapes(min_dims=0, max_dims=4), label="shape")
+    scale = data.draw(st.sampled_from([1.0, 10.0]), label="scale")
+    arguments = {"in_features": floats(data, shape, dtype, device, "in_features", scale=scale)}
+    return arguments
+
+
 @DTYPES
 @given(data=st.data())
 def test_agrees_with_reference(implementation, device, dtype, data):
     """run_silu(x) = x·sigmoid(x) elementwise, any shape."""
-    shape = data.draw(shapes(min_dims=0, max_dims=4), label="shape")
-    scale = data.draw(st.sampled_from([1.0, 10.0]), label="scale")
-    arguments = {"in_features": floats(data, shape, dtype, device, "in_features", scale=scale)}
-    agrees(implementation, "run_silu", arguments, dtype=dtype, device=device)
+    agrees(implementation, "run_silu", _arguments(data, dtype, device), dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("gradients")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device)
+    gradient_agrees(implementation, "run_silu", arguments, seed=seed, dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_silu", _arguments(data, dtype, device))

@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, gradient_agrees, gradients, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, exact_grid, make_ids, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, floats, seeds, shapes, tensors
+from harness.strategies import ALL_FLOATS, WIDE_FLOATS, floats, secondary_settings, seeds, shapes, tensors
 
 pytestmark = pytest.mark.adapters("run_softmax")
 
@@ -213,14 +213,68 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
     assert_law(p, softmax(x, dim), f"softmax({layout} x, dim={dim}) == softmax(contiguous x)", inputs=inputs)
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_softmax(x, dim) = exp(x - max) / Σ exp(x - max) along any dim, also for inputs scaled by 1000."""
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_softmax``, drawn (shared by the differential, gradient and side-effect checks)."""
     shape = data.draw(shapes(min_dims=1, max_dims=4, max_side=6), label="shape")
     scale = data.draw(st.sampled_from([1.0, 30.0, 1000.0]), label="scale")
     arguments = {
         "in_features": floats(data, shape, dtype, device, "in_features", scale=scale),
         "dim": data.draw(st.integers(-len(shape), len(shape) - 1), label="dim"),
     }
-    agrees(implementation, "run_softmax", arguments, dtype=dtype, device=device)
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_softmax(x, dim) = exp(x - max) / Σ exp(x - max) along any dim, also for inputs scaled by 1000."""
+    agrees(implementation, "run_softmax", _arguments(data, dtype, device), dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("gradients")
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data(), seed=seeds())
+def test_jacobian_rows_sum_to_zero(implementation, device, dtype, data, seed):
+    """Softmax's Jacobian rows sum to 0 (shifting x along ``dim`` changes nothing), so for any cotangent g the input
+    gradient v = Jᵀg sums to 0 along ``dim``.
+
+    Exactly, v_j = p_j (g_j − Σ_k p_k g_k); each term rounds by a few ulps of p_j (|g_j| + |Σ p g|), hence the bound.
+    """
+    shape = data.draw(shapes(max_dims=3), label="shape")
+    dim = _dim(data, shape)
+    x = data.draw(tensors(shape, dtype, device, scale=3.0), label="x")
+    g = make_tensor(seed, shape, dtype, device)
+    v = gradients(implementation, "run_softmax", {"in_features": x, "dim": dim}, ["in_features"], g)["in_features"]
+    assert_tensor(v, "the gradient has the input's shape", shape=shape, inputs={"x": x, "dim": dim})
+    x64, g64 = x.to("cpu", torch.float64), g.to("cpu", torch.float64)
+    p = torch.softmax(x64, dim)
+    terms = p * (g64.abs() + (p * g64).sum(dim, keepdim=True).abs())
+    u = torch.finfo(dtype).eps / 2
+    total = v.to("cpu", torch.float64).sum(dim)
+    bound = (4 * (shape[dim] + 2) * u * terms.sum(dim)).max().item()
+    assert_law(
+        total,
+        torch.zeros_like(total),
+        f"the gradient of softmax(x, dim={dim}) for any cotangent sums to 0 along dim",
+        tol=Tolerance(0.0, bound, f"{dtype}: 4·(n+2) ulps of Σ p(|g| + |Σpg|), the terms' rounding"),
+        inputs={"x": x, "dim": dim, "cotangent": g},
+    )
+
+
+@pytest.mark.aspect("gradients")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device)
+    gradient_agrees(implementation, "run_softmax", arguments, seed=seed, dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_softmax", _arguments(data, dtype, device))

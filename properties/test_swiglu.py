@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, gradient_agrees, leaves_inputs_unchanged
 from harness.inputs import LAYOUTS, linear_weight, make_ids, make_tensor, with_layout
-from harness.strategies import ALL_FLOATS, floats, seeds, shapes, weight
+from harness.strategies import ALL_FLOATS, floats, secondary_settings, seeds, shapes, weight
 
 pytestmark = pytest.mark.adapters("run_swiglu")
 
@@ -151,10 +151,8 @@ def test_dtype_shape_and_layout(implementation, device, dtype, data, layout):
     )
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_swiglu = W2 (SiLU(W1 x) ⊙ W3 x) for x of shape (..., seq, d_model)."""
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_swiglu``, drawn (shared by the differential, gradient and side-effect checks)."""
     lead = data.draw(shapes(0, 2, 3), label="leading dims")
     seq = data.draw(st.integers(1, 4), label="seq")
     d_model = data.draw(st.integers(1, 8), label="d_model")
@@ -167,4 +165,30 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         "w3_weight": weight(data, d_ff, d_model, dtype, device, "w3"),
         "in_features": floats(data, (*lead, seq, d_model), dtype, device, "in_features"),
     }
-    agrees(implementation, "run_swiglu", arguments, dtype=dtype, device=device)
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_swiglu = W2 (SiLU(W1 x) ⊙ W3 x) for x of shape (..., seq, d_model)."""
+    agrees(implementation, "run_swiglu", _arguments(data, dtype, device), dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("gradients")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device)
+    gradient_agrees(implementation, "run_swiglu", arguments, seed=seed, dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_swiglu", _arguments(data, dtype, device))

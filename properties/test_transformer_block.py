@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import Tolerance, assert_law, assert_tensor, tolerance
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, gradient_agrees, gradients, leaves_inputs_unchanged
 from harness.inputs import block_weights, make_tensor, noncontiguous, norm_gain, with_new_future
 from harness.strategies import (
     ALL_FLOATS,
@@ -26,6 +26,7 @@ from harness.strategies import (
     head_layouts,
     layer_weights,
     rope_thetas,
+    secondary_settings,
     seeds,
 )
 
@@ -228,11 +229,12 @@ def test_block_is_the_pre_norm_composition_of_its_components(implementation, dev
     )
 
 
-def _agrees_on(implementation, device, dtype, data, lead: tuple[int, ...]) -> None:
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device, lead: tuple[int, ...]) -> dict:
+    """Every argument of ``run_transformer_block``, drawn (differential, gradient and side-effect checks)."""
     seq = data.draw(st.integers(1, 6), label="seq")
     num_heads, d_model = data.draw(head_layouts(max_heads=4, max_d_head=6), label="(num_heads, d_model)")
     d_ff = data.draw(st.integers(1, 16), label="d_ff")
-    arguments = {
+    return {
         "d_model": d_model,
         "num_heads": num_heads,
         "d_ff": d_ff,
@@ -241,14 +243,19 @@ def _agrees_on(implementation, device, dtype, data, lead: tuple[int, ...]) -> No
         "weights": layer_weights(data, d_model, d_ff, dtype, device),
         "in_features": floats(data, (*lead, seq, d_model), dtype, device, "in_features"),
     }
-    agrees(implementation, "run_transformer_block", arguments, dtype=dtype, device=device)
+
+
+def _batch(data: st.DataObject) -> tuple[int]:
+    """The one leading dim the course annotates: (batch, seq, d_model)."""
+    return (data.draw(st.integers(1, 3), label="batch"),)
 
 
 @DTYPES
 @given(data=st.data())
 def test_agrees_with_reference(implementation, device, dtype, data):
     """run_transformer_block: y = x + MHA(RMSNorm₁(x)) with RoPE at 0 … seq-1, z = y + SwiGLU(RMSNorm₂(y))."""
-    _agrees_on(implementation, device, dtype, data, lead=(data.draw(st.integers(1, 3), label="batch"),))
+    arguments = _arguments(data, dtype, device, _batch(data))
+    agrees(implementation, "run_transformer_block", arguments, dtype=dtype, device=device)
 
 
 @pytest.mark.finding("rank")
@@ -257,7 +264,13 @@ def test_agrees_with_reference_on_ranks_the_course_does_not_annotate(implementat
     """The block on (seq, d_model) and (b1, b2, seq, d_model) inputs. The course annotates it (batch, seq, d_model)
     and many correct submissions assume exactly that (``b, s, _ = x.shape``), so SPEC §4 makes other ranks a finding."""
     lead = data.draw(st.sampled_from([(), (2, 2), (1, 3)]), label="leading dims")
-    _agrees_on(implementation, device, torch.float32, data, lead)
+    agrees(
+        implementation,
+        "run_transformer_block",
+        _arguments(data, torch.float32, device, lead),
+        dtype=torch.float32,
+        device=device,
+    )
 
 
 @pytest.mark.parametrize("dtype", WIDE_FLOATS)
@@ -288,3 +301,44 @@ def test_block_of_a_prefix_is_the_prefix_of_the_block(implementation, device, dt
         f"block of the first {t} positions equals the first {t} positions of the block",
         inputs=problem.inputs(prefix=t),
     )
+
+
+@pytest.mark.aspect("gradients")
+@pytest.mark.parametrize("dtype", WIDE_FLOATS)
+@given(data=st.data(), seed=seeds())
+def test_gradient_is_causal(implementation, device, dtype, data, seed):
+    """∂block(x)_i/∂x_j = 0 exactly for j > i: a cotangent on the outputs up to position i sends no gradient to later
+    inputs (RMSNorm and SwiGLU act per position; attention gives masked keys probability exactly 0)."""
+    arguments = _arguments(data, dtype, device, _batch(data))
+    x = arguments["in_features"]
+    last = data.draw(st.integers(0, max(0, x.shape[-2] - 2)), label="last position with a cotangent i")
+    g = make_tensor(seed, tuple(x.shape), dtype, device)
+    g[..., last + 1 :, :] = 0
+    later = gradients(implementation, "run_transformer_block", arguments, ["in_features"], g)["in_features"]
+    later = later[..., last + 1 :, :]
+    assert_law(
+        later,
+        torch.zeros_like(later),
+        f"∂block(x)[..., :{last + 1}, :]/∂x[..., {last + 1}:, :] == 0",
+        tol=Tolerance(0.0, 0.0, "exact: masked keys get probability 0"),
+        inputs={"x": x, "cotangent": g},
+    )
+
+
+@pytest.mark.aspect("gradients")
+@DTYPES
+@secondary_settings()
+@given(data=st.data(), seed=seeds())
+def test_gradient_agrees_with_reference(implementation, device, dtype, data, seed):
+    """The autograd gradient with respect to in_features, for a drawn cotangent, is the reference's (SPEC §5)."""
+    arguments = _arguments(data, dtype, device, _batch(data))
+    gradient_agrees(implementation, "run_transformer_block", arguments, seed=seed, dtype=dtype, device=device)
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_transformer_block", _arguments(data, dtype, device, _batch(data)))

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.assertions import assert_law, assert_tensor
-from harness.differential import DTYPES, agrees
+from harness.differential import DTYPES, agrees, leaves_inputs_unchanged
 from harness.inputs import lm_weights, with_new_future
 from harness.strategies import (
     ALL_FLOATS,
@@ -26,6 +26,7 @@ from harness.strategies import (
     head_layouts,
     layer_weights,
     rope_thetas,
+    secondary_settings,
     seeds,
     token_ids,
     weight,
@@ -193,13 +194,8 @@ def test_lm_is_embedding_then_blocks_then_final_norm_then_head(implementation, d
     )
 
 
-@DTYPES
-@given(data=st.data())
-def test_agrees_with_reference(implementation, device, dtype, data):
-    """run_transformer_lm: embed → blocks → RMSNorm → lm_head, logits (batch, seq, vocab) in the weights' dtype.
-
-    ``seq`` may be shorter than ``context_length``; ids are int32 or int64.
-    """
+def _arguments(data: st.DataObject, dtype: torch.dtype, device: torch.device) -> dict:
+    """Every argument of ``run_transformer_lm``, drawn (shared by the differential, gradient and side-effect checks)."""
     vocab = data.draw(st.integers(1, 16), label="vocab_size")
     context = data.draw(st.integers(1, 8), label="context_length")
     batch, seq = data.draw(st.integers(1, 3), label="batch"), data.draw(st.integers(1, context), label="seq")
@@ -221,13 +217,17 @@ def test_agrees_with_reference(implementation, device, dtype, data):
         "weights": weights,
         "in_indices": data.draw(token_ids((batch, seq), vocab, device=device), label="in_indices"),
     }
-    agrees(
-        implementation,
-        "run_transformer_lm",
-        arguments,
-        dtype=dtype,
-        device=device,
-    )
+    return arguments
+
+
+@DTYPES
+@given(data=st.data())
+def test_agrees_with_reference(implementation, device, dtype, data):
+    """run_transformer_lm: embed → blocks → RMSNorm → lm_head, logits (batch, seq, vocab) in the weights' dtype.
+
+    ``seq`` may be shorter than ``context_length``; ids are int32 or int64.
+    """
+    agrees(implementation, "run_transformer_lm", _arguments(data, dtype, device), dtype=dtype, device=device)
 
 
 @pytest.mark.parametrize("dtype", WIDE_FLOATS)
@@ -259,3 +259,12 @@ def test_lm_logits_of_a_prefix_are_the_prefix_of_the_logits(implementation, devi
         f"LM logits of the first {t} tokens equal the first {t} positions of the logits",
         inputs=problem.inputs(prefix=t),
     )
+
+
+@pytest.mark.aspect("side-effects")
+@pytest.mark.parametrize("dtype", [torch.float32])  # a parameter, so that --dtypes can deselect it
+@secondary_settings()
+@given(data=st.data())
+def test_leaves_inputs_unchanged(implementation, device, dtype, data):
+    """After a call, every tensor passed in (weights, masks, positions included) is bit-identical (SPEC §4)."""
+    leaves_inputs_unchanged(implementation, "run_transformer_lm", _arguments(data, dtype, device))

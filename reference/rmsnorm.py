@@ -1,4 +1,4 @@
-"""Root-mean-square layer normalisation, computed in float32 or wider."""
+"""Root-mean-square layer normalisation: the mean of squares in float32 or wider (required), the rest optionally so."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from reference.checks import require_feature_size, shape_checked
-from reference.precision import required_upcast
+from reference.precision import required_upcast, widened
 
 
 @shape_checked
@@ -16,10 +16,11 @@ def rmsnorm(
 ) -> Float[Tensor, "... d_model"]:
     # Squares of float16/bfloat16 activations overflow or lose the mean, so
     # widen to at least float32; float64 stays float64.
-    compute = required_upcast(x.dtype)
-    x_wide = x.to(compute)
-    inv_rms = torch.rsqrt(x_wide.pow(2).mean(dim=-1, keepdim=True) + eps)
-    return (x_wide * inv_rms * weight.to(compute)).to(x.dtype)
+    inv_rms = torch.rsqrt(x.to(required_upcast(x.dtype)).pow(2).mean(dim=-1, keepdim=True) + eps)
+    # Scaling by it and the gain is widened too, which SPEC §5 allows but does not require: the naive
+    # computation (``working_precision``) does it in the input's dtype, as a native implementation may.
+    compute = widened(x.dtype)
+    return (x.to(compute) * inv_rms.to(compute) * weight.to(compute)).to(x.dtype)
 
 
 class RMSNorm(nn.Module):

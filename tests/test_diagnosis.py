@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from catalog.runner.flatten import flatten
 from grader.diagnosis import likely_bugs
 from grader.sandbox import Limits, Sandbox
+from harness.backward import vjp
 from harness.protocol import ADAPTERS
 from reference import adapters as reference
 
@@ -28,12 +29,6 @@ BUGS = sorted(path for folder in ("bugs", "findings") for path in (CATALOG / fol
 BUGS = [path for path in BUGS if not path.name.startswith("_")]
 CORRECT = sorted((CATALOG / "correct").glob("*.py"))
 BY_DESCRIPTION = {ast.get_docstring(ast.parse(path.read_text())).splitlines()[0]: path for path in BUGS}
-# SPEC §5 allows float32 internals on a float64 input, and catalog/findings records that property as a finding
-# (rmsnorm_always_float32): a correct implementation that has it is named it, truthfully. Only a rubric that scores
-# float64 fails the problem, and only a failed problem is diagnosed, so the default rubric never shows it.
-FINDINGS_OF_CORRECT_CODE = {
-    ("float32_modules_adapters", "run_rmsnorm"): ["rmsnorm_always_float32"],
-}
 
 
 def _load(path: Path) -> ModuleType:
@@ -51,13 +46,17 @@ def _calling(module: object):
     return lambda name, *args, **kwargs: getattr(module, name)(*args, **kwargs)
 
 
+def _differentiating(module: object):
+    return lambda name, arguments, wrt, cotangent: vjp(getattr(module, name), arguments, wrt, cotangent)
+
+
 def _overridden(module: ModuleType) -> list[str]:
     return [name for name in ADAPTERS if getattr(module, name, None) not in (None, getattr(reference, name))]
 
 
 def _named(adapters: list[str], module: object) -> set[str]:
     """The descriptions ``likely_bugs`` names for ``module`` graded as the submission."""
-    return {entry.split(": ", 1)[1] for entry in likely_bugs(adapters, _calling(module))}
+    return {entry.split(": ", 1)[1] for entry in likely_bugs(adapters, _calling(module), _differentiating(module))}
 
 
 @pytest.mark.parametrize("path", BUGS, ids=lambda path: f"{path.parent.name}/{path.stem}")
@@ -79,9 +78,7 @@ def test_correct_code_is_named_no_likely_bug(path: Path) -> None:
     """A likely bug named for correct code would be a false accusation."""
     module = _load(path)
     for name in ADAPTERS:
-        expected = FINDINGS_OF_CORRECT_CODE.get((path.stem, name), [])
-        expected = [f"{name}: {_description(CATALOG / 'findings' / f'{stem}.py')}" for stem in expected]
-        assert likely_bugs([name], _calling(module)) == expected, name
+        assert likely_bugs([name], _calling(module), _differentiating(module)) == [], name
 
 
 # The most common bug in course repositories, written as students write it (a cos/sin cache indexed by the
@@ -167,12 +164,16 @@ def test_the_common_bugs_are_named_as_students_write_them(bug: str, adapters: li
     assumed, theta hard-coded: each named though the student's code is not the catalog's."""
     checked = ["run_rope", "run_multihead_self_attention", "run_multihead_self_attention_with_rope"]
     description = _description(CATALOG / "bugs" / f"{stem}.py")
-    assert likely_bugs(checked, _calling(_Student(bug))) == [f"{name}: {description}" for name in adapters]
+    student = _Student(bug)
+    assert likely_bugs(checked, _calling(student), _differentiating(student)) == [
+        f"{name}: {description}" for name in adapters
+    ]
 
 
 def test_the_students_code_once_fixed_is_named_nothing() -> None:
     checked = ["run_rope", "run_multihead_self_attention", "run_multihead_self_attention_with_rope"]
-    assert likely_bugs(checked, _calling(_Student())) == []
+    student = _Student()
+    assert likely_bugs(checked, _calling(student), _differentiating(student)) == []
 
 
 def test_the_grader_names_a_bug_that_raises_through_the_sandbox(tmp_path: Path) -> None:
@@ -182,5 +183,6 @@ def test_the_grader_names_a_bug_that_raises_through_the_sandbox(tmp_path: Path) 
     submission = tmp_path / "adapters.py"
     submission.write_text(flatten(path), encoding="utf-8")
     with Sandbox(submission, limits=Limits(call_seconds=30.0, startup_seconds=60.0)) as sandbox:
-        named = likely_bugs(["run_multihead_self_attention", "run_multihead_self_attention_with_rope"], sandbox.call)
+        adapters = ["run_multihead_self_attention", "run_multihead_self_attention_with_rope"]
+        named = likely_bugs(adapters, sandbox.call, sandbox.vjp)
     assert named == [f"run_multihead_self_attention_with_rope: {_description(path)}"]

@@ -162,6 +162,55 @@ def test_a_failed_finding_check_is_reported_but_costs_points_only_where_the_rubr
     assert (softmax.status, softmax.points, softmax.findings) == ("failed", 0, [])
 
 
+def _aspect_run(gradient_outcome: str) -> SuiteRun:
+    """Softmax with a values check passing, a gradient check ``gradient_outcome`` and a side-effect check passing."""
+    outcomes = (
+        CheckOutcome("properties/test_softmax.py::a", "passed", "", 0.0, "softmax"),
+        CheckOutcome(
+            "properties/test_softmax.py::g", gradient_outcome, "law broken", 0.0, "softmax", aspect="gradients"
+        ),
+        CheckOutcome("properties/test_softmax.py::s", "passed", "", 0.0, "softmax", aspect="side-effects"),
+        CheckOutcome("properties/test_silu.py::a", "passed", "", 0.0, "swiglu"),
+    )
+    return SuiteRun(outcomes, tuple(o.nodeid for o in outcomes), 0, 1.0, "", False)
+
+
+def test_gradient_and_side_effect_checks_count_by_default_and_show_as_their_own_rows(small_rubric) -> None:
+    softmax = grade(small_rubric, _aspect_run("failed"), "s", "cpu").problems[0]
+    assert (softmax.status, softmax.points) == ("failed", 0)
+    assert [(a.name, a.passed, a.failed, a.points) for a in softmax.aspects] == [
+        ("values", 1, 0, None), ("gradients", 0, 1, None), ("side-effects", 1, 0, None),
+    ]  # fmt: skip
+    assert "gradients: 0 passed, 1 failed" in to_markdown(grade(small_rubric, _aspect_run("failed"), "s", "cpu"))
+
+
+def test_a_rubric_gives_an_aspect_its_own_share_or_makes_it_cost_nothing(tmp_path: Path) -> None:
+    shared = SMALL_RUBRIC.replace(
+        "[problems.softmax]\npoints = 1", "[problems.softmax]\npoints = 4\naspects = { gradients = 0.25 }"
+    )
+    softmax = grade(load_rubric(_write(tmp_path / "a.toml", shared)), _aspect_run("failed"), "s", "cpu").problems[0]
+    assert (softmax.status, softmax.points) == ("failed", 3)  # the other checks' 0.75 of 4
+    assert [(a.name, a.share, a.points) for a in softmax.aspects] == [
+        ("values", 0.75, 3), ("gradients", 0.25, 0), ("side-effects", None, None),
+    ]  # fmt: skip
+    passed = grade(load_rubric(_write(tmp_path / "a.toml", shared)), _aspect_run("passed"), "s", "cpu").problems[0]
+    assert (passed.status, passed.points) == ("passed", 4)
+    free = SMALL_RUBRIC.replace("[settings]", "[settings]\naspects = { gradients = 0 }")
+    softmax = grade(load_rubric(_write(tmp_path / "b.toml", free)), _aspect_run("failed"), "s", "cpu").problems[0]
+    assert (softmax.status, softmax.points) == ("passed", 1)
+    assert [f.nodeid for f in softmax.findings] == ["properties/test_softmax.py::g"]
+
+
+@pytest.mark.parametrize(
+    ("aspects", "message"),
+    [("{ values = 0.5 }", "unknown key"), ("{ gradients = 1.5 }", "between 0 and 1"),
+     ("{ gradients = 0.6, side-effects = 0.6 }", "more than 1")],
+)  # fmt: skip
+def test_a_rubric_refuses_malformed_aspect_shares(tmp_path: Path, aspects: str, message: str) -> None:
+    with pytest.raises(RubricError, match=message):
+        load_rubric(_write(tmp_path / "r.toml", SMALL_RUBRIC.replace("[settings]", f"[settings]\naspects = {aspects}")))
+
+
 def test_the_library_rubric_scores_every_kind_of_check_for_every_problem() -> None:
     library = load_rubric(RUBRICS / "library.toml")
     assert set(library.scores) == {SCORED, *FINDING_KINDS}
@@ -372,6 +421,31 @@ def test_likely_bugs_name_float32_arithmetic_inside_a_float64_computation() -> N
     sdpa = likely_bugs(["run_scaled_dot_product_attention"], calling(sdpa_softmax_in_float32))
     assert sdpa == ["run_scaled_dot_product_attention: " + sdpa_softmax_in_float32.__doc__.splitlines()[0]]
     assert likely_bugs(["run_softmax", "run_scaled_dot_product_attention"], calling(reference)) == []
+
+
+def test_likely_bugs_name_a_wrong_gradient_and_a_side_effect_behind_a_right_forward() -> None:
+    """The diagnosis compares gradients (for a fixed cotangent) and the arguments changed in place, not only outputs."""
+    from catalog.bugs import cross_entropy_overwrites_inputs, rope_custom_backward_rotates_forward
+    from grader.diagnosis import likely_bugs
+    from harness.backward import vjp
+    from reference import adapters as reference
+
+    def calling(module):
+        return lambda name, *args, **kwargs: getattr(module, name)(*args, **kwargs)
+
+    def differentiating(module):
+        return lambda name, arguments, wrt, cotangent: vjp(getattr(module, name), arguments, wrt, cotangent)
+
+    rope = rope_custom_backward_rotates_forward
+    assert likely_bugs(["run_rope"], calling(rope), differentiating(rope)) == [
+        "run_rope: " + rope.__doc__.splitlines()[0]
+    ]
+    assert likely_bugs(["run_rope"], calling(rope)) == []  # without gradients, its forward is right
+    overwrites = cross_entropy_overwrites_inputs
+    assert likely_bugs(["run_cross_entropy"], calling(overwrites), differentiating(overwrites)) == [
+        "run_cross_entropy: " + overwrites.__doc__.splitlines()[0]
+    ]
+    assert likely_bugs(["run_rope", "run_cross_entropy"], calling(reference), differentiating(reference)) == []
 
 
 def test_processes_below_one_is_a_usage_error(tmp_path: Path) -> None:

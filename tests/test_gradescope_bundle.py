@@ -299,3 +299,32 @@ def test_a_hostile_submission_under_docker_seccomp_is_boxed_by_uid_and_cannot_fo
     scores = {test["name"]: test["score"] for test in results["tests"]}
     assert scores == {"Linear": 1, "RMSNorm": 1, "Softmax": 0}, output
     assert not [marker for marker in markers if marker.exists()], "the submission wrote its forgery somewhere"
+
+
+def test_grading_stopped_midway_leaves_valid_results_with_what_was_verified(bundles, autograder_root) -> None:
+    """A platform timeout (here: the autograder killed as soon as Linear's checks are all in) leaves results.json
+    valid, with Linear's point scored and RoPE "not verified" at 0."""
+    root = autograder_root
+    _unpack(bundles["small"], root)
+    shutil.copy(CORRECT, root / "submission" / "adapters.py")
+    process = subprocess.Popen(
+        [str(root / "source" / "run_autograder")],
+        cwd=ROOT,
+        env=dict(os.environ, AUTOGRADER_ROOT=str(root)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    results = root / "results" / "results.json"
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and process.poll() is None:
+            if results.exists() and _valid_results(results)["score"] > 0:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, 9)
+        process.wait()
+    by_name = {test["name"]: test for test in _valid_results(results)["tests"]}
+    assert (by_name["Linear"]["status"], by_name["Linear"]["score"]) == ("passed", 1)
+    assert by_name["RoPE"]["score"] == 0 and "Not verified" in by_name["RoPE"]["output"], by_name["RoPE"]

@@ -53,6 +53,19 @@ def test_the_snippet_rebuilds_values_dtype_and_layout_exactly(repository: Path) 
     assert f"SEEN {expected!r}" in seen
 
 
+def test_a_gradient_checks_snippet_differentiates_with_the_checks_cotangent(repository: Path) -> None:
+    """The snippet of a gradient check prints the gradient the check judged: the input as a leaf, the output's
+    backward with the very cotangent."""
+    x = torch.tensor([[0.5, -1.0, 2.0]])
+    cotangent = torch.tensor([[1.0, 0.25, -3.0]])
+    call = reproduction.Call("run_softmax", {"in_features": x, "dim": -1}, ("in_features",), cotangent)
+    seen = _run_as_pasted(repository, reproduction.snippet([call], "properties/test_softmax.py::test_x"))
+    leaf = x.clone().requires_grad_()
+    (torch.softmax(leaf, -1) * 1.01).backward(cotangent)
+    assert f"gradient of in_features: {leaf.grad}" in seen
+    assert reproduction.values([call]) == 6
+
+
 def test_inputs_too_large_to_paste_are_named_by_shape_with_the_command_to_rerun() -> None:
     big = torch.zeros(reproduction.MAX_VALUES + 1)
     text = reproduction.snippet([("run_softmax", {"in_features": big, "dim": -1})], "properties/test_softmax.py::t")

@@ -30,6 +30,7 @@ from grader.sandbox import (
     SubmissionUnloadable,
 )
 from grader.wire import WireError, read_message
+from harness.backward import MissingGradient
 
 GOLDEN_FILE = next((GRADER_ROOT / "golden" / "__snapshots__").rglob("*.tensor"))
 FAST = Limits(call_seconds=4.0, startup_seconds=60.0, memory_bytes=1 << 30)
@@ -121,6 +122,16 @@ def run_answers_slowly(x):
 def run_writes_its_own_notes(x):
     open("notes.txt", "w").write("mine")
     return x
+
+
+def run_changes_in_place(x, weights):
+    x.mul_(2)
+    weights["w"][0] = 7.0
+    return x.sum()
+
+
+def run_detached(in_features):
+    return in_features.detach() * 2
 """
 
 
@@ -218,6 +229,29 @@ def test_legitimate_code_may_start_processes_and_set_the_environment_in_its_box(
 def test_the_submission_works_on_a_scratch_copy(hostile: Sandbox, submission: Path) -> None:
     hostile.call("run_writes_its_own_notes", torch.ones(1))
     assert sorted(p.name for p in submission.parent.iterdir()) == ["adapters.py"]
+
+
+def test_gradients_are_computed_in_the_box(hostile: Sandbox) -> None:
+    """Autograd cannot cross the pipe: forward and backward run in the worker (harness/backward.py)."""
+    x, g = torch.randn(3, 4), torch.randn(3, 4)
+    output, gradients = hostile.vjp("run_softmax", {"in_features": x, "dim": -1}, ["in_features"], g)
+    leaf = x.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(torch.softmax(leaf, -1), leaf, g)
+    torch.testing.assert_close(output, torch.softmax(x, -1))
+    torch.testing.assert_close(gradients["in_features"], expected)
+
+
+def test_a_missing_gradient_crosses_as_its_kind(hostile: Sandbox) -> None:
+    with pytest.raises(MissingGradient) as missing:
+        hostile.vjp("run_detached", {"in_features": torch.randn(2, 3)}, ["in_features"], torch.ones(2, 3))
+    assert missing.value.how == "no grad_fn" and missing.value.argument == "in_features"
+
+
+def test_arguments_changed_in_the_box_are_changed_for_the_caller(hostile: Sandbox) -> None:
+    """A side effect in the box is one a local call would have had: the worker sends the new values back."""
+    x, weights = torch.ones(2, 3), {"w": torch.zeros(2)}
+    hostile.call("run_changes_in_place", x, weights=weights)
+    assert torch.equal(x, torch.full((2, 3), 2.0)) and torch.equal(weights["w"], torch.tensor([7.0, 0.0]))
 
 
 def test_sandboxed_adapters_proxy_exposes_only_the_run_functions(hostile: Sandbox) -> None:

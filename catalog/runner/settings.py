@@ -25,7 +25,7 @@ KILLS_ENV = "CATALOG_KILLS"  # after this many killing properties an implementat
 SPARED = "catalog: spared, already killed by"  # the skip reason of a spared test
 DEFAULT_KILLS = 3
 # Run last in bug processes: the differential tests kill nearly every bug, naming no law.
-LAST_TESTS = ("test_agrees_with_reference",)
+LAST_TESTS = ("test_agrees_with_reference", "test_gradient_agrees_with_reference")
 # Environment the suite reads that would make one machine's catalog differ from another's.
 _SUITE_ENV = ("TRANSFORMER_IMPL", "REFERENCE_TEST_DTYPES", "REFERENCE_TEST_DEVICE", "HYPOTHESIS_PROFILE")
 MESSAGE_LINES = 3
