@@ -372,6 +372,12 @@ def test_plan_groups_bugs_and_runs_all_correct_implementations_in_seed_chunks(mo
         (("c1", "c2"), (2, 3), "catalog-repeat", False, 0, True),
         (("c1", "c2"), (4,), "catalog-repeat", False, 0, True),
     ]
+    # Spread over the workers: seeds split evenly, and with fewer seeds than workers the implementations too.
+    three = [_correct(name="c1"), _correct(name="c2"), _correct(name="c3")]
+    even = plan(three, runs=3, bug_seed=0, jobs=3)
+    assert [(task.names, task.seeds) for task in even] == [(("c1", "c2", "c3"), (seed,)) for seed in range(3)]
+    few = plan(three, runs=1, bug_seed=0, jobs=2)
+    assert [(task.names, task.seeds) for task in few] == [(("c1", "c3"), (0,)), (("c2",), (0,))]
     full = plan(bugs, runs=1, bug_seed=0, full=True)
     assert all(not task.select and task.kills == DEFAULT_KILLS for task in full)
 
@@ -426,7 +432,8 @@ def test_run_catalog_reports_progress_retries_a_broken_group_singly_and_survives
     progress = []
     result = run_catalog(entries, runs=2, jobs=2, run=fake_run, on_progress=lambda *a: progress.append(a))
     assert sorted(seen) == sorted(
-        [("good", "hangs", "boom"), ("good",), ("hangs",), ("boom",), ("c",)]  # the group, then singly
+        # the group, then singly; the correct implementation's two seeds on the two workers
+        [("good", "hangs", "boom"), ("good",), ("hangs",), ("boom",), ("c",), ("c",)]
     )
     by_name = {entry.name: entry for entry in result.entries}
     assert by_name["good"].ok
@@ -435,7 +442,7 @@ def test_run_catalog_reports_progress_retries_a_broken_group_singly_and_survives
     assert [run.seed for run in by_name["c"].runs] == [0, 1]
     assert not by_name["c"].ok
     assert {entry.name for entry, _, _ in progress if entry is not None} == {"good", "hangs", "boom", "c"}
-    assert progress[-1][1:] == (5, 5)
+    assert progress[-1][1:] == (6, 6)
     assert result.exit_status == 1
 
 
@@ -450,7 +457,7 @@ def test_run_catalog_retries_a_broken_seed_chunk_seed_by_seed():
         return {name: [_run(status="passed", seed=seed) for seed in task.seeds] for name in task.names}
 
     progress = []
-    result = run_catalog(entries, runs=3, jobs=2, run=fake_run, on_progress=lambda *a: progress.append(a))
+    result = run_catalog(entries, runs=3, jobs=1, run=fake_run, on_progress=lambda *a: progress.append(a))
     assert sorted(seen) == sorted(
         [(("c1", "c2"), (0, 1, 2)), (("c1",), (0, 1, 2)), (("c2",), (0, 1, 2))]  # the chunk, then each entry,
         + [((name,), (seed,)) for name in ("c1", "c2") for seed in (0, 1, 2)]  # then each entry's seeds

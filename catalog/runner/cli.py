@@ -81,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     columns = (TextColumn("catalog processes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        bar = progress.add_task("processes", total=len(plan(entries, arguments.runs, arguments.seed)))
+        bar = progress.add_task(
+            "processes", total=len(plan(entries, arguments.runs, arguments.seed, jobs=arguments.jobs))
+        )
 
         def report(entry: Entry | None, done: int, total: int) -> None:
             progress.update(bar, completed=done, total=total)

@@ -157,9 +157,11 @@ def plan(
     full: bool = False,
     kills: int = DEFAULT_KILLS,
     bug_profile: str = BUG_PROFILE,
+    jobs: int = 1,
 ) -> list[Task]:
     """Bugs in groups of ``BUGS_PER_PROCESS`` at ``bug_seed``; the correct implementations together,
-    ``SEEDS_PER_PROCESS`` of the seeds ``0 … runs-1`` per process."""
+    at most ``SEEDS_PER_PROCESS`` of the seeds ``0 … runs-1`` per process, spread so that ``jobs`` workers share them
+    evenly; with fewer seeds than workers the implementations are shared out too."""
     bugs = [entry for entry in entries if entry.kind != "correct"]
     correct = tuple(entry for entry in entries if entry.kind == "correct")
     groups = max(1, -(-len(bugs) // BUGS_PER_PROCESS))
@@ -170,9 +172,13 @@ def plan(
     ]
     if correct:
         seeds = list(range(runs))
+        size = max(1, min(SEEDS_PER_PROCESS, -(-runs // jobs)))
+        chunks = [tuple(seeds[i : i + size]) for i in range(0, runs, size)]
+        shares = min(len(correct), max(1, -(-jobs // len(chunks))))
         tasks += [
-            Task(correct, tuple(seeds[i : i + SEEDS_PER_PROCESS]), CORRECT_PROFILE, select=False, repeat=True)
-            for i in range(0, runs, SEEDS_PER_PROCESS)
+            Task(correct[i::shares], chunk, CORRECT_PROFILE, select=False, repeat=True)
+            for chunk in chunks
+            for i in range(shares)
         ]
     return tasks
 
@@ -197,7 +203,7 @@ def run_catalog(
     """
     run = run or (lambda task: run_task(task, timeout=timeout))
     start = time.monotonic()
-    tasks = plan(entries, runs, bug_seed, full, kills, bug_profile)
+    tasks = plan(entries, runs, bug_seed, full, kills, bug_profile, jobs)
     expected = {entry.name: 0 for entry in entries}
     for task in tasks:
         for name in task.names:
