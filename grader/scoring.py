@@ -155,22 +155,20 @@ def _aspect_rows(
 
 def unreported_by_problem(run: SuiteRun) -> dict[str | None, list[str]]:
     """Collected checks without a verdict, by problem: a check's problem is its module's (``module_problem``: one
-    module per adapter), else that of the reported checks of its module; else ``None``: every problem's."""
+    module per adapter, enforced by the harness at collection); ``None``: a module named for no adapter, whose
+    checks count toward no problem."""
     reported = {o.nodeid for o in run.outcomes}
-    reported_problem = {o.nodeid.split("::", 1)[0]: o.problem for o in run.outcomes}
     missing: dict[str | None, list[str]] = {}
     for nodeid in run.collected:
         if nodeid not in reported:
-            problem = module_problem(nodeid) or reported_problem.get(nodeid.split("::", 1)[0])
-            missing.setdefault(problem, []).append(nodeid)
+            missing.setdefault(module_problem(nodeid), []).append(nodeid)
     return missing
 
 
 def grade(rubric: Rubric, run: SuiteRun, submission: str, device: str) -> GradeReport:
     outcomes = list(run.outcomes)
     missing = unreported_by_problem(run)
-    unknown = missing.get(None, [])
-    problems = [score_problem(p, outcomes, missing.get(p.name, []) + unknown, rubric.scores) for p in rubric.problems]
+    problems = [score_problem(p, outcomes, missing.get(p.name, []), rubric.scores) for p in rubric.problems]
     scored = {p.name for p in rubric.problems}
     unassigned = [
         FailedCheck(o.nodeid, o.message)

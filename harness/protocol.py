@@ -365,8 +365,9 @@ PROBLEMS: dict[str, Problem] = {
 def module_problem(nodeid: str) -> str | None:
     """The problem a check belongs to, from its module's name alone: the suites keep one module per adapter,
     named for it (``properties/test_silu.py`` tests ``run_silu``, a part of SwiGLU), so a check's problem is known
-    before it reports. The harness plugin refuses a check declaring another problem's adapter first. ``None``: a
-    module named for no adapter (reference-only variants, the snapshot machinery)."""
+    before it reports. The harness plugin refuses a check declaring another problem's adapter first, and any
+    declared adapter in a module named for none. ``None``: a module named for no adapter (reference-only variants,
+    the snapshot machinery), whose checks count toward no problem."""
     stem = PurePosixPath(nodeid.split("::", 1)[0]).stem.removeprefix("test_")
     adapter = ADAPTERS.get(f"run_{stem}")
     return adapter.problem if adapter is not None else None

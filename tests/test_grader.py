@@ -236,10 +236,16 @@ def test_a_check_that_never_reported_is_not_verified_and_scores_nothing(small_ru
     assert report.problems[0].not_verified == ["properties/test_softmax.py::b"]
 
 
-def test_unreported_checks_of_a_module_that_never_reported_cost_every_problem(small_rubric) -> None:
-    """Fail closed: with no record from a module, its checks' problem is unknown, so no problem is verified."""
-    run = _outcomes(("properties/test_silu.py::a", "passed", ""), collected=("properties/test_silu.py::a", "x.py::y"))
-    assert {p.status for p in grade(small_rubric, run, "s", "cpu").problems} == {"not verified"}
+def test_an_unreported_check_costs_the_problem_its_module_is_named_for_before_the_module_reports(small_rubric):
+    """A check's problem is known by its module's name (``module_problem``, which the harness enforces), so a
+    module that has not reported yet costs its own problem only; a module named for no adapter costs none."""
+    run = _outcomes(
+        ("properties/test_silu.py::a", "passed", ""),
+        collected=("properties/test_silu.py::a", "golden/test_softmax.py::b", "properties/test_variants.py::c"),
+    )
+    report = grade(small_rubric, run, "s", "cpu")
+    assert [(p.name, p.status) for p in report.problems] == [("softmax", "not verified"), ("swiglu", "passed")]
+    assert report.problems[0].not_verified == ["golden/test_softmax.py::b"]
 
 
 @pytest.mark.parametrize(

@@ -207,13 +207,17 @@ def test_secondary_settings_take_a_quarter_of_the_active_profile_unshrunk() -> N
 
 def test_a_check_filed_under_another_adapters_module_is_refused(tmp_path: Path) -> None:
     """The grader knows an unreported check's problem by its module's name (``module_problem``): a Linear check in
-    a module named for softmax would count toward the wrong problem, so collection refuses it."""
-    (tmp_path / "test_softmax.py").write_text(
-        "import pytest\n\n@pytest.mark.adapters('run_linear')\ndef test_x():\n    pass\n", encoding="utf-8"
-    )
-    command = [sys.executable, "-m", "pytest", str(tmp_path), "-p", "harness.pytest_plugin", "--co", "-q",
-               "-p", "no:cacheprovider", "--rootdir", str(tmp_path)]  # fmt: skip
-    run = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
-    assert run.returncode != 0 and "in a module named for 'softmax'" in run.stdout + run.stderr, run.stdout
+    a module named for softmax, or for no adapter, would count toward the wrong problem, so collection refuses it."""
+    for module, named in (("test_softmax.py", "named for softmax"), ("test_helpers.py", "named for no adapter")):
+        folder = tmp_path / module.removesuffix(".py")
+        folder.mkdir()
+        (folder / module).write_text(
+            "import pytest\n\n@pytest.mark.adapters('run_linear')\ndef test_x():\n    pass\n", encoding="utf-8"
+        )
+        command = [sys.executable, "-m", "pytest", str(folder), "-p", "harness.pytest_plugin", "--co", "-q",
+                   "-p", "no:cacheprovider", "--rootdir", str(folder)]  # fmt: skip
+        root = Path(__file__).resolve().parents[1]
+        run = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=120)
+        assert run.returncode != 0 and f"in a module {named}" in run.stdout + run.stderr, run.stdout
     assert module_problem("properties/test_silu.py::test_x") == "swiglu"
     assert module_problem("golden/test_variants.py::test_x") is None
