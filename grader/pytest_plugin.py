@@ -23,7 +23,7 @@ from grader.sandbox import ISOLATION_CHOICES, Limits, Sandbox, SandboxedAdapters
 from grader.staging import Staged
 from harness import reproduction
 from harness.implementation import ENV_VAR, ImplementationError
-from harness.protocol import ADAPTERS, SCORED, VALUES
+from harness.protocol import ADAPTERS, PROBLEMS, SCORED, VALUES, module_problem
 from harness.pytest_plugin import declared_adapters
 
 RECORD_FD = "GRADER_RECORD_FD"
@@ -148,9 +148,15 @@ def _announce_collected(nodeids: list[str]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Remember each test's declared adapters: its report (here or on an xdist worker) carries them."""
+    """Remember each test's declared adapters: its report (here or on an xdist worker) carries them. And put one
+    problem's modules together, problems in ``PROBLEMS`` order (the cheap ones first): in one process (a one-core
+    container) problems are then verified one after another, and the results written while grading runs
+    (``grader/autograder.py``) fill in early, instead of every problem waiting for its golden module after all the
+    property modules. (Under xdist's ``loadfile`` the scheduler starts the largest modules first whatever the order.)"""
     for item in items:
         item.user_properties.append(("adapters", declared_adapters(item)))
+    order = {name: index for index, name in enumerate(PROBLEMS)}
+    items.sort(key=lambda item: order.get(module_problem(item.nodeid), len(order)))  # stable: modules stay whole
 
 
 @pytest.hookimpl(hookwrapper=True)
