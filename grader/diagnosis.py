@@ -180,6 +180,8 @@ def _observe(name: str, call: Callable[..., Any], vjp: Callable[..., Any] | None
     """``call`` (and ``vjp``, where given) on fresh copies of the samples: an implementation may change its
     arguments, and the cached cases must stay as they are."""
     parameters = ADAPTERS[name].parameters
+    # A second fresh copy for the gradients: the forward call may have changed the first one in place.
+    untouched = ADAPTERS[name].samples() if vjp is not None else []
     observed = []
     for index, sample in enumerate(ADAPTERS[name].samples()):
         before = backward.snapshot(sample)
@@ -197,7 +199,7 @@ def _observe(name: str, call: Callable[..., Any], vjp: Callable[..., Any] | None
         )
         case, gradients = cases[index], None
         if vjp is not None and case.cotangent is not None:
-            arguments = _arguments(name, ADAPTERS[name].samples()[index])
+            arguments = _arguments(name, untouched[index])
             try:
                 with checks(False):
                     gradients = vjp(arguments, list(case.gradients), case.cotangent)[1]
